@@ -1,0 +1,74 @@
+// Encoders are pure (STYLE.md): flow records in, finished export messages out through a
+// callback; no sockets, no files. Transports (exporter/transport) own the I/O.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "exporter/ie.hpp"
+#include "probe/flow_record.hpp"
+
+namespace tapflow {
+
+enum class ExportFormat : uint8_t { v5, v9, ipfix, jsonl };
+
+struct EncoderOptions {
+    size_t mtu = 1400;                 // largest message (UDP payload) in bytes
+    uint32_t domain = 0;               // v9 source ID / IPFIX observation domain ID
+    uint64_t template_interval_ns = 600ull * 1'000'000'000;
+    uint32_t template_packets = 20;    // re-send templates after this many messages
+    uint64_t boot_ns = 0;              // origin of v5/v9 sysUpTime (exporter "boot")
+};
+
+using MessageSink = std::function<void(std::span<const uint8_t> message, uint32_t records)>;
+
+class Encoder {
+public:
+    virtual ~Encoder() = default;
+    // Adds one record; false when this format cannot carry it (IPv6 in NetFlow v5).
+    virtual bool add(const FlowRecord& r, uint64_t now_ns) = 0;
+    // Emits the message being built, if it holds any record.
+    virtual void flush(uint64_t now_ns) = 0;
+    uint64_t templates_sent() const { return templates_sent_; }
+    uint64_t clamped() const { return clamped_; }
+
+protected:
+    uint64_t templates_sent_ = 0;
+    uint64_t clamped_ = 0;
+};
+
+std::unique_ptr<Encoder> make_encoder(ExportFormat f, const EncoderOptions& o, MessageSink sink);
+
+// Export header times: the message is stamped with the clock rounded UP to a whole second, and
+// sysUpTime is derived from that same second, so a collector that computes
+// boot = unix_secs*1000 - sysUpTime recovers the exact boot time and every flow time stays at
+// or before the header's time (v9 has no sub-second header field).
+inline uint64_t export_seconds(uint64_t now_ns) { return (now_ns + 999'999'999) / 1'000'000'000; }
+
+// Big-endian writers for the encoders.
+inline uint8_t* put8(uint8_t* p, uint64_t v) { *p = static_cast<uint8_t>(v); return p + 1; }
+inline uint8_t* put16(uint8_t* p, uint64_t v) {
+    p[0] = static_cast<uint8_t>(v >> 8);
+    p[1] = static_cast<uint8_t>(v);
+    return p + 2;
+}
+inline uint8_t* put32(uint8_t* p, uint64_t v) {
+    for (int i = 3; i >= 0; --i) *p++ = static_cast<uint8_t>(v >> (8 * i));
+    return p;
+}
+inline uint8_t* put64(uint8_t* p, uint64_t v) {
+    for (int i = 7; i >= 0; --i) *p++ = static_cast<uint8_t>(v >> (8 * i));
+    return p;
+}
+
+// Writes one IE of a record (info(ie).length bytes) and returns the end.
+uint8_t* put_field(uint8_t* p, Ie ie, const FlowRecord& r, uint64_t boot_ms);
+
+// Numeric value of an IE for a record (JSON and tests); addresses are not numeric.
+uint64_t field_value(Ie ie, const FlowRecord& r, uint64_t boot_ms);
+
+}  // namespace tapflow

@@ -1,0 +1,58 @@
+#include <cstring>
+
+#include "exporter/encoder.hpp"
+
+namespace tapflow {
+
+namespace {
+uint64_t uptime_ms(uint64_t t_ns, uint64_t boot_ms) {
+    const uint64_t ms = t_ns / 1'000'000;
+    return ms > boot_ms ? (ms - boot_ms) & 0xFFFFFFFFu : 0;  // 32-bit, wraps after 49.7 days
+}
+}  // namespace
+
+uint64_t field_value(Ie ie, const FlowRecord& r, uint64_t boot_ms) {
+    switch (ie) {
+        case Ie::octetDeltaCount: return r.bytes;
+        case Ie::packetDeltaCount: return r.packets;
+        case Ie::protocolIdentifier: return r.key.proto;
+        case Ie::ipClassOfService: return r.tos;
+        case Ie::tcpControlBits: return r.tcp_flags;
+        case Ie::sourceTransportPort: return r.key.sport;
+        case Ie::destinationTransportPort: return r.key.dport;
+        case Ie::ingressInterface: return r.key.ifindex;
+        case Ie::flowEndSysUpTime: return uptime_ms(r.last_ns, boot_ms);
+        case Ie::flowStartSysUpTime: return uptime_ms(r.first_ns, boot_ms);
+        case Ie::minimumTTL: return r.min_ttl;
+        case Ie::maximumTTL: return r.max_ttl;
+        case Ie::vlanId: return r.vlan;
+        case Ie::ipVersion: return r.key.ip_version;
+        case Ie::flowEndReason: return static_cast<uint8_t>(r.end_reason);
+        case Ie::flowStartMilliseconds: return r.first_ns / 1'000'000;
+        case Ie::flowEndMilliseconds: return r.last_ns / 1'000'000;
+        case Ie::sourceIPv4Address:
+        case Ie::destinationIPv4Address:
+        case Ie::sourceIPv6Address:
+        case Ie::destinationIPv6Address: return 0;
+    }
+    return 0;
+}
+
+uint8_t* put_field(uint8_t* p, Ie ie, const FlowRecord& r, uint64_t boot_ms) {
+    switch (ie) {
+        case Ie::sourceIPv4Address: std::memcpy(p, r.key.src.data(), 4); return p + 4;
+        case Ie::destinationIPv4Address: std::memcpy(p, r.key.dst.data(), 4); return p + 4;
+        case Ie::sourceIPv6Address: std::memcpy(p, r.key.src.data(), 16); return p + 16;
+        case Ie::destinationIPv6Address: std::memcpy(p, r.key.dst.data(), 16); return p + 16;
+        default: break;
+    }
+    const uint64_t v = field_value(ie, r, boot_ms);
+    switch (info(ie).length) {
+        case 1: return put8(p, v);
+        case 2: return put16(p, v);
+        case 4: return put32(p, v);
+        default: return put64(p, v);
+    }
+}
+
+}  // namespace tapflow

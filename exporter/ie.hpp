@@ -1,0 +1,113 @@
+// The one table of information elements (STYLE.md "One table"): NetFlow v9 and IPFIX templates,
+// the record encoder, the JSON names and docs/fields.md all come from it.
+// Numbers and names from the IANA IPFIX registry (RFC 7012), as Wireshark's cflow dissector lists
+// them (`tshark -G values | grep template_field_type`).
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string_view>
+
+namespace tapflow {
+
+enum class IeType : uint8_t {
+    unsigned8,
+    unsigned16,
+    unsigned32,
+    unsigned64,
+    ipv4Address,
+    ipv6Address,
+    dateTimeMilliseconds,
+};
+
+// X(name, id, type, encoded length in bytes, description)
+// tcpControlBits is unsigned16 in IPFIX; tapflow sends the reduced-size 1-byte form
+// (RFC 7011 §6.2) because pmacct shows 0 for a 2-byte one in v9, and the high bits are never set
+// by the flags byte it reads.
+#define TAPFLOW_IES(X)                                                                        \
+    X(octetDeltaCount, 1, unsigned64, 8, "IP-layer octets of the flow")                       \
+    X(packetDeltaCount, 2, unsigned64, 8, "packets of the flow")                              \
+    X(protocolIdentifier, 4, unsigned8, 1, "IP protocol (innermost IP header)")               \
+    X(ipClassOfService, 5, unsigned8, 1, "IPv4 ToS / IPv6 traffic class of the first packet") \
+    X(tcpControlBits, 6, unsigned16, 1, "OR of the TCP flags byte of every packet")           \
+    X(sourceTransportPort, 7, unsigned16, 2, "TCP/UDP/SCTP source port, 0 otherwise")         \
+    X(sourceIPv4Address, 8, ipv4Address, 4, "source address")                                 \
+    X(ingressInterface, 10, unsigned32, 4, "input ifIndex of the capture (--ifindex)")        \
+    X(destinationTransportPort, 11, unsigned16, 2,                                            \
+      "destination port; ICMP/ICMPv6: type*256 + code")                                       \
+    X(destinationIPv4Address, 12, ipv4Address, 4, "destination address")                      \
+    X(flowEndSysUpTime, 21, unsigned32, 4, "last packet, ms since exporter boot (v9)")         \
+    X(flowStartSysUpTime, 22, unsigned32, 4, "first packet, ms since exporter boot (v9)")      \
+    X(sourceIPv6Address, 27, ipv6Address, 16, "source address")                               \
+    X(destinationIPv6Address, 28, ipv6Address, 16, "destination address")                     \
+    X(minimumTTL, 52, unsigned8, 1, "smallest IPv4 TTL / IPv6 hop limit seen")                \
+    X(maximumTTL, 53, unsigned8, 1, "largest IPv4 TTL / IPv6 hop limit seen")                 \
+    X(vlanId, 58, unsigned16, 2, "outermost VLAN id of the first packet, 0 if untagged")      \
+    X(ipVersion, 60, unsigned8, 1, "4 or 6")                                                  \
+    X(flowEndReason, 136, unsigned8, 1,                                                       \
+      "1 idle, 2 active timeout, 3 end of flow (FIN/RST), 4 forced end, 5 cache full")        \
+    X(flowStartMilliseconds, 152, dateTimeMilliseconds, 8, "first packet, ms since the epoch") \
+    X(flowEndMilliseconds, 153, dateTimeMilliseconds, 8, "last packet, ms since the epoch")
+
+enum class Ie : uint16_t {
+#define TAPFLOW_IE_ENUM(name, id, type, len, desc) name = id,
+    TAPFLOW_IES(TAPFLOW_IE_ENUM)
+#undef TAPFLOW_IE_ENUM
+};
+
+struct InfoElement {
+    Ie ie;
+    uint16_t id;
+    uint32_t pen;  // 0 = IANA
+    IeType type;
+    uint16_t length;
+    std::string_view name;
+    std::string_view description;
+};
+
+inline constexpr InfoElement kInfoElements[] = {
+#define TAPFLOW_IE_ROW(name, id, type, len, desc) \
+    {Ie::name, id, 0, IeType::type, len, #name, desc},
+    TAPFLOW_IES(TAPFLOW_IE_ROW)
+#undef TAPFLOW_IE_ROW
+};
+
+constexpr const InfoElement& info(Ie ie) {
+    for (const auto& e : kInfoElements)
+        if (e.ie == ie) return e;
+    return kInfoElements[0];  // unreachable for a valid Ie
+}
+
+// The record layouts tapflow exports. Order is the order on the wire.
+inline constexpr Ie kIpfixV4[] = {
+    Ie::sourceIPv4Address, Ie::destinationIPv4Address, Ie::sourceTransportPort,
+    Ie::destinationTransportPort, Ie::protocolIdentifier, Ie::ipClassOfService,
+    Ie::tcpControlBits, Ie::ingressInterface, Ie::vlanId, Ie::minimumTTL, Ie::maximumTTL,
+    Ie::flowEndReason, Ie::packetDeltaCount, Ie::octetDeltaCount, Ie::flowStartMilliseconds,
+    Ie::flowEndMilliseconds};
+inline constexpr Ie kIpfixV6[] = {
+    Ie::sourceIPv6Address, Ie::destinationIPv6Address, Ie::sourceTransportPort,
+    Ie::destinationTransportPort, Ie::protocolIdentifier, Ie::ipClassOfService,
+    Ie::tcpControlBits, Ie::ingressInterface, Ie::vlanId, Ie::minimumTTL, Ie::maximumTTL,
+    Ie::flowEndReason, Ie::packetDeltaCount, Ie::octetDeltaCount, Ie::flowStartMilliseconds,
+    Ie::flowEndMilliseconds};
+inline constexpr Ie kV9V4[] = {
+    Ie::sourceIPv4Address, Ie::destinationIPv4Address, Ie::sourceTransportPort,
+    Ie::destinationTransportPort, Ie::protocolIdentifier, Ie::ipClassOfService,
+    Ie::tcpControlBits, Ie::ingressInterface, Ie::vlanId, Ie::minimumTTL, Ie::maximumTTL,
+    Ie::flowEndReason, Ie::packetDeltaCount, Ie::octetDeltaCount, Ie::flowStartSysUpTime,
+    Ie::flowEndSysUpTime};
+inline constexpr Ie kV9V6[] = {
+    Ie::sourceIPv6Address, Ie::destinationIPv6Address, Ie::sourceTransportPort,
+    Ie::destinationTransportPort, Ie::protocolIdentifier, Ie::ipClassOfService,
+    Ie::tcpControlBits, Ie::ingressInterface, Ie::vlanId, Ie::minimumTTL, Ie::maximumTTL,
+    Ie::flowEndReason, Ie::packetDeltaCount, Ie::octetDeltaCount, Ie::flowStartSysUpTime,
+    Ie::flowEndSysUpTime};
+
+constexpr uint16_t record_length(std::span<const Ie> t) {
+    uint16_t n = 0;
+    for (Ie ie : t) n = static_cast<uint16_t>(n + info(ie).length);
+    return n;
+}
+
+}  // namespace tapflow

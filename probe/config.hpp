@@ -1,0 +1,39 @@
+// Command line and config file (CLI11; the config file uses the long option names).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "probe/capture/pcap_source.hpp"
+#include "probe/net/flow_key.hpp"
+
+namespace tapflow {
+
+struct Config {
+    CaptureOptions capture;
+    std::vector<std::string> exports;
+    double active_timeout_s = 1800;
+    double inactive_timeout_s = 15;
+    double fin_timeout_s = 1;
+    uint32_t max_flows = 1'000'000;
+    std::vector<std::string> key;  // +vlan,-tos,...
+    KeyFields key_fields;
+    int64_t ifindex = -1;          // -1: OS ifindex for -i, 0 for -r
+    uint32_t mtu = 1400;
+    uint32_t domain = 0;
+    double template_refresh_s = 600;
+    uint32_t template_packets = 20;
+    uint32_t ring_size = 1u << 16;
+    std::string stats_file;
+    bool quiet = false;
+};
+
+// Parses argv. On --help/--version prints and exits 0; on a usage error prints one line to stderr
+// and exits 2.
+Config parse_command_line(int argc, char** argv);
+
+// Applies "+vlan", "-tos", "+ports"... to the key; throws std::invalid_argument on an unknown field.
+KeyFields parse_key_fields(const std::vector<std::string>& changes);
+
+}  // namespace tapflow

@@ -1,0 +1,35 @@
+// What a worker hands to the exporter thread for every expired flow.
+#pragma once
+
+#include <cstdint>
+
+#include "probe/net/flow_key.hpp"
+
+namespace tapflow {
+
+// IPFIX flowEndReason (IE 136, RFC 5102 / IANA).
+enum class EndReason : uint8_t {
+    idle = 1,
+    active = 2,
+    end_of_flow = 3,
+    forced = 4,
+    lack_of_resources = 5,
+};
+
+struct FlowRecord {
+    FlowKey key;           // key fields; ToS/VLAN are zero here when they are not key fields
+    uint64_t packets = 0;
+    uint64_t bytes = 0;    // IP-layer octets
+    uint64_t first_ns = 0; // earliest packet timestamp
+    uint64_t last_ns = 0;  // latest packet timestamp
+    uint64_t export_ns = 0;  // worker clock when the flow expired
+    uint16_t vlan = 0;     // outermost VLAN id of the first packet
+    uint8_t tos = 0;       // ToS / traffic class of the first packet (non-key when -tos)
+    uint8_t tcp_flags = 0;
+    uint8_t min_ttl = 0;
+    uint8_t max_ttl = 0;
+    EndReason end_reason = EndReason::idle;
+    uint8_t pad = 0;
+};
+
+}  // namespace tapflow

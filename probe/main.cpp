@@ -1,0 +1,212 @@
+// tapflow: capture → decode → flow cache (worker thread = main thread) → ring → exporter thread.
+// Exit codes: 0 ok, 1 runtime failure, 2 bad usage or unreadable input (one line on stderr).
+#include <fmt/core.h>
+#include <fmt/format.h>
+
+#include <csignal>
+#include <functional>
+#include <optional>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "exporter/exporter.hpp"
+#include "probe/config.hpp"
+#include "probe/worker.hpp"
+
+using namespace tapflow;
+
+namespace {
+
+PcapSource* g_source = nullptr;
+
+extern "C" void on_signal(int) {
+    if (g_source) g_source->stop();
+}
+
+constexpr uint64_t kNsPerS = 1'000'000'000;
+
+uint64_t to_ns(double s) { return static_cast<uint64_t>(s * 1e9); }
+
+std::string stats_json(const Worker& w, const CaptureStats& cs,
+                       const std::vector<std::unique_ptr<Exporter>>& exps) {
+    fmt::memory_buffer b;
+    auto out = std::back_inserter(b);
+    fmt::format_to(out, "{{\"decode\":{{");
+    const char* sep = "";
+#define TAPFLOW_JSON(name, desc) \
+    fmt::format_to(out, "{}\"{}\":{}", sep, #name, src.name); sep = ",";
+    {
+        const auto& src = w.decoder().counters();
+        TAPFLOW_DECODE_COUNTERS(TAPFLOW_JSON)
+    }
+    fmt::format_to(out, "}},\"cache\":{{");
+    sep = "";
+    {
+        const auto& src = w.cache().counters();
+        TAPFLOW_CACHE_COUNTERS(TAPFLOW_JSON)
+    }
+    fmt::format_to(out, ",\"flows_in_cache\":{}}},\"capture\":{{\"received\":{},\"dropped\":{},"
+                        "\"if_dropped\":{}}},\"exporters\":[",
+                   w.cache().size(), cs.received, cs.dropped, cs.if_dropped);
+    const char* esep = "";
+    for (const auto& e : exps) {
+        fmt::format_to(out, "{}{{\"uri\":\"{}\"", esep, e->destination().uri);
+        sep = ",";
+        const auto& src = e->counters();
+        TAPFLOW_EXPORT_COUNTERS(TAPFLOW_JSON)
+        fmt::format_to(out, "}}");
+        esep = ",";
+    }
+#undef TAPFLOW_JSON
+    fmt::format_to(out, "]}}\n");
+    return fmt::to_string(b);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    Config cfg = parse_command_line(argc, argv);
+    const std::string input = cfg.capture.file.empty() ? cfg.capture.iface : cfg.capture.file;
+
+    std::unique_ptr<PcapSource> source;
+    std::optional<LinkType> link;
+    std::vector<Destination> dests;
+    try {
+        for (const auto& u : cfg.exports) dests.push_back(parse_destination(u));
+        source = std::make_unique<PcapSource>(cfg.capture);
+        link = link_type_from_dlt(source->datalink());
+        if (!link)
+            throw InputError(input + ": link type " + source->datalink_name() +
+                             " is not supported (Ethernet, Linux SLL/SLL2, raw IP, BSD loopback)");
+    } catch (const std::exception& e) {
+        fmt::print(stderr, "tapflow: {}\n", e.what());
+        return 2;
+    }
+
+    EncoderOptions eo;
+    eo.mtu = cfg.mtu;
+    eo.domain = cfg.domain;
+    eo.template_interval_ns = to_ns(cfg.template_refresh_s);
+    eo.template_packets = cfg.template_packets;
+
+    std::vector<std::unique_ptr<Exporter>> exporters;
+    SpscRing<FlowRecord> ring(cfg.ring_size);
+    CacheConfig cc;
+    cc.active_timeout_ns = to_ns(cfg.active_timeout_s);
+    cc.inactive_timeout_ns = to_ns(cfg.inactive_timeout_s);
+    cc.fin_timeout_ns = to_ns(cfg.fin_timeout_s);
+    cc.max_flows = cfg.max_flows;
+    cc.key = cfg.key_fields;
+    const uint32_t ifindex = cfg.ifindex >= 0 ? static_cast<uint32_t>(cfg.ifindex)
+                                              : (source->live() ? source->os_ifindex() : 0);
+
+    // The exporters' boot time (origin of v5/v9 sysUpTime) is the first packet's time for a file
+    // (header times follow packet time) and now for a live capture.
+    std::unique_ptr<Worker> worker;
+    std::unique_ptr<ExportThread> export_thread;
+    bool started = false;
+    struct Main final : PcapSource::Handler {
+        std::function<void(uint64_t)> on_first;
+        Worker* w = nullptr;
+        bool first = true;
+        void packet(const uint8_t* d, uint32_t n, uint64_t ts) override {
+            if (first) {
+                first = false;
+                on_first(ts);
+            }
+            w->packet(d, n, ts);
+        }
+        void idle(uint64_t wall) override {
+            if (first) {
+                first = false;
+                on_first(wall);
+            }
+            w->idle(wall);
+        }
+    } handler;
+
+    try {
+        worker = std::make_unique<Worker>(*link, ifindex, cc, ring, !source->live());
+    } catch (const std::exception& e) {
+        fmt::print(stderr, "tapflow: cannot allocate a flow cache of {} flows: {}\n", cfg.max_flows,
+                   e.what());
+        return 1;
+    }
+    handler.w = worker.get();
+    auto start_exporters = [&](uint64_t boot_ns) {
+        eo.boot_ns = boot_ns / kNsPerS * kNsPerS;
+        for (const auto& d : dests) exporters.push_back(std::make_unique<Exporter>(d, eo));
+        export_thread = std::make_unique<ExportThread>(exporters, ring);
+        export_thread->start();
+        started = true;
+    };
+    handler.on_first = start_exporters;
+
+    // Open every destination now so a bad host or path fails before any packet is read.
+    try {
+        for (const auto& d : dests) Exporter probe_open(d, eo);
+    } catch (const std::exception& e) {
+        fmt::print(stderr, "tapflow: {}\n", e.what());
+        return 2;
+    }
+
+    g_source = source.get();
+    struct sigaction sa {};
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, nullptr);
+    sigaction(SIGTERM, &sa, nullptr);
+    signal(SIGPIPE, SIG_IGN);
+
+    PcapSource::End end;
+    try {
+        end = source->run(handler);
+    } catch (const std::exception& e) {
+        fmt::print(stderr, "tapflow: {}\n", e.what());
+        return 1;
+    }
+    if (!started) start_exporters(worker->clock_ns());
+    worker->finish();
+    export_thread->finish();
+    const CaptureStats cs = source->stats();
+    g_source = nullptr;
+
+    if (!cfg.stats_file.empty()) {
+        const std::string js = stats_json(*worker, cs, exporters);
+        if (cfg.stats_file == "-") {
+            std::fputs(js.c_str(), stderr);
+        } else if (FILE* f = std::fopen(cfg.stats_file.c_str(), "we")) {
+            std::fputs(js.c_str(), f);
+            std::fclose(f);
+        } else {
+            fmt::print(stderr, "tapflow: cannot write --stats file {}\n", cfg.stats_file);
+        }
+    }
+    if (!cfg.quiet) {
+        const auto& dc = worker->decoder().counters();
+        const auto& cc2 = worker->cache().counters();
+        fmt::print(stderr, "tapflow: {} frames, {} IP packets, {} flows", dc.frames, dc.ip_packets,
+                   cc2.flows_created);
+        if (cc2.expired_emergency) fmt::print(stderr, ", {} ended early (cache full)", cc2.expired_emergency);
+        if (cc2.ring_drops) fmt::print(stderr, ", {} records dropped (exporter behind)", cc2.ring_drops);
+        if (source->live()) fmt::print(stderr, ", kernel drops {}", cs.dropped + cs.if_dropped);
+        fmt::print(stderr, "\n");
+        for (const auto& e : exporters) {
+            const auto& x = e->counters();
+            fmt::print(stderr, "tapflow: {}: {} records, {} messages", e->destination().uri, x.records,
+                       x.messages);
+            if (x.not_exportable) fmt::print(stderr, ", {} IPv6 records not exportable", x.not_exportable);
+            if (x.send_errors)
+                fmt::print(stderr, ", {} send errors (last: {})", x.send_errors, e->last_error());
+            fmt::print(stderr, "\n");
+        }
+    }
+    if (end == PcapSource::End::error) {
+        fmt::print(stderr, "tapflow: {}: read error after {} frames: {} (flows read before it were exported)\n",
+                   input, worker->decoder().counters().frames, source->error());
+        return source->live() ? 1 : 2;
+    }
+    return 0;
+}

@@ -1,0 +1,65 @@
+// One worker: capture → decode → flow cache → ring to the exporter thread (DESIGN.md).
+// Owns its decoder, cache, clock and counters; nothing on this path is shared or locked.
+#pragma once
+
+#include <thread>
+
+#include "probe/cache/flow_cache.hpp"
+#include "probe/capture/pcap_source.hpp"
+#include "probe/net/decode.hpp"
+#include "probe/spsc_ring.hpp"
+
+namespace tapflow {
+
+class Worker final : public PcapSource::Handler {
+public:
+    // lossless: wait for room in the ring instead of dropping (reading a file loses nothing by
+    // waiting; a live capture must never stall, so it drops and counts).
+    Worker(LinkType link, uint32_t ifindex, const CacheConfig& cc, SpscRing<FlowRecord>& ring,
+           bool lossless)
+        : decoder_(link, ifindex), cache_(cc, RecordSink{&Worker::push, this}), ring_(ring),
+          lossless_(lossless) {}
+
+    void packet(const uint8_t* data, uint32_t caplen, uint64_t ts_ns) override {
+        // Time is packet time (DESIGN.md); the clock never goes back, packet timestamps may.
+        if (ts_ns > clock_ns_) clock_ns_ = ts_ns;
+        else if (ts_ns < clock_ns_) ++cache_.counters().time_backwards;
+        PacketInfo pi;
+        if (decoder_.decode(data, caplen, pi) == DecodeResult::ok) {
+            pi.ts_ns = ts_ns;
+            cache_.update(pi, clock_ns_);
+        }
+    }
+
+    void idle(uint64_t wall_ns) override {
+        if (wall_ns > clock_ns_) clock_ns_ = wall_ns;
+        cache_.expire(clock_ns_);
+    }
+
+    // End every flow still in the cache (end of file, SIGINT/SIGTERM).
+    void finish() { cache_.flush_all(clock_ns_, EndReason::forced); }
+
+    uint64_t clock_ns() const { return clock_ns_; }
+    const Decoder& decoder() const { return decoder_; }
+    const FlowCache& cache() const { return cache_; }
+
+private:
+    static void push(void* ctx, const FlowRecord& r) {
+        auto* w = static_cast<Worker*>(ctx);
+        while (!w->ring_.try_push(r)) {
+            if (!w->lossless_) {
+                ++w->cache_.counters().ring_drops;
+                return;
+            }
+            std::this_thread::yield();
+        }
+    }
+
+    Decoder decoder_;
+    FlowCache cache_;
+    SpscRing<FlowRecord>& ring_;
+    bool lossless_;
+    uint64_t clock_ns_ = 0;
+};
+
+}  // namespace tapflow
