@@ -10,6 +10,7 @@
     X(ip_packets, "IPv4/IPv6 packets accounted to a flow")                                \
     X(ip_bytes, "IP-layer octets accounted to flows")                                     \
     X(non_ip, "frames without IPv4/IPv6 (ARP, LLDP, STP, ...), ignored")                  \
+    X(unsupported_link, "frames of a pcapng interface whose link type tapflow cannot decode") \
     X(trunc_link, "frame shorter than its link-layer header")                             \
     X(trunc_vlan, "frame cut inside an 802.1Q/802.1ad tag")                               \
     X(vlan_too_deep, "more than 8 VLAN tags")                                             \

@@ -15,14 +15,21 @@
 #include "probe/config.hpp"
 #include "probe/worker.hpp"
 
+#include <pcap/pcap.h>
+
 using namespace tapflow;
 
 namespace {
 
-PcapSource* g_source = nullptr;
+Source* g_source = nullptr;
 
 extern "C" void on_signal(int) {
     if (g_source) g_source->stop();
+}
+
+std::string dlt_name(int dlt) {
+    const char* n = pcap_datalink_val_to_name(dlt);
+    return fmt::format("{} ({})", n ? n : "unknown", dlt);
 }
 
 constexpr uint64_t kNsPerS = 1'000'000'000;
@@ -70,15 +77,14 @@ int main(int argc, char** argv) {
     Config cfg = parse_command_line(argc, argv);
     const std::string input = cfg.capture.file.empty() ? cfg.capture.iface : cfg.capture.file;
 
-    std::unique_ptr<PcapSource> source;
-    std::optional<LinkType> link;
+    std::unique_ptr<Source> source;
     std::vector<Destination> dests;
     try {
         for (const auto& u : cfg.exports) dests.push_back(parse_destination(u));
-        source = std::make_unique<PcapSource>(cfg.capture);
-        link = link_type_from_dlt(source->datalink());
-        if (!link)
-            throw InputError(input + ": link type " + source->datalink_name() +
+        source = open_source(cfg.capture);
+        const int dlt = source->datalink();
+        if (dlt >= 0 && !link_type_from_dlt(dlt))
+            throw InputError(input + ": link type " + dlt_name(dlt) +
                              " is not supported (Ethernet, Linux SLL/SLL2, raw IP, BSD loopback)");
     } catch (const std::exception& e) {
         fmt::print(stderr, "tapflow: {}\n", e.what());
@@ -107,16 +113,16 @@ int main(int argc, char** argv) {
     std::unique_ptr<Worker> worker;
     std::unique_ptr<ExportThread> export_thread;
     bool started = false;
-    struct Main final : PcapSource::Handler {
+    struct Main final : Source::Handler {
         std::function<void(uint64_t)> on_first;
         Worker* w = nullptr;
         bool first = true;
-        void packet(const uint8_t* d, uint32_t n, uint64_t ts) override {
+        void packet(const Frame& f) override {
             if (first) {
                 first = false;
-                on_first(ts);
+                on_first(f.ts_ns);
             }
-            w->packet(d, n, ts);
+            w->packet(f);
         }
         void idle(uint64_t wall) override {
             if (first) {
@@ -128,7 +134,7 @@ int main(int argc, char** argv) {
     } handler;
 
     try {
-        worker = std::make_unique<Worker>(*link, ifindex, cc, ring, !source->live());
+        worker = std::make_unique<Worker>(ifindex, cc, ring, !source->live());
     } catch (const std::exception& e) {
         fmt::print(stderr, "tapflow: cannot allocate a flow cache of {} flows: {}\n", cfg.max_flows,
                    e.what());
@@ -160,9 +166,12 @@ int main(int argc, char** argv) {
     sigaction(SIGTERM, &sa, nullptr);
     signal(SIGPIPE, SIG_IGN);
 
-    PcapSource::End end;
+    Source::End end;
     try {
         end = source->run(handler);
+    } catch (const InputError& e) {
+        fmt::print(stderr, "tapflow: {}\n", e.what());
+        return 2;
     } catch (const std::exception& e) {
         fmt::print(stderr, "tapflow: {}\n", e.what());
         return 1;
@@ -203,7 +212,10 @@ int main(int argc, char** argv) {
             fmt::print(stderr, "\n");
         }
     }
-    if (end == PcapSource::End::error) {
+    if (const uint64_t n = worker->decoder().counters().unsupported_link)
+        fmt::print(stderr, "tapflow: {}: {} frames on interfaces with an unsupported link type were skipped\n",
+                   input, n);
+    if (end == Source::End::error) {
         fmt::print(stderr, "tapflow: {}: read error after {} frames: {} (flows read before it were exported)\n",
                    input, worker->decoder().counters().frames, source->error());
         return source->live() ? 1 : 2;

@@ -5,28 +5,36 @@
 #include <thread>
 
 #include "probe/cache/flow_cache.hpp"
-#include "probe/capture/pcap_source.hpp"
+#include "probe/capture/source.hpp"
 #include "probe/net/decode.hpp"
 #include "probe/spsc_ring.hpp"
 
 namespace tapflow {
 
-class Worker final : public PcapSource::Handler {
+class Worker final : public Source::Handler {
 public:
     // lossless: wait for room in the ring instead of dropping (reading a file loses nothing by
     // waiting; a live capture must never stall, so it drops and counts).
-    Worker(LinkType link, uint32_t ifindex, const CacheConfig& cc, SpscRing<FlowRecord>& ring,
-           bool lossless)
-        : decoder_(link, ifindex), cache_(cc, RecordSink{&Worker::push, this}), ring_(ring),
+    Worker(uint32_t ifindex, const CacheConfig& cc, SpscRing<FlowRecord>& ring, bool lossless)
+        : decoder_(ifindex), cache_(cc, RecordSink{&Worker::push, this}), ring_(ring),
           lossless_(lossless) {}
 
-    void packet(const uint8_t* data, uint32_t caplen, uint64_t ts_ns) override {
+    void packet(const Frame& f) override {
         // Time is packet time (DESIGN.md); the clock never goes back, packet timestamps may.
-        if (ts_ns > clock_ns_) clock_ns_ = ts_ns;
-        else if (ts_ns < clock_ns_) ++cache_.counters().time_backwards;
+        if (f.ts_ns > clock_ns_) clock_ns_ = f.ts_ns;
+        else if (f.ts_ns < clock_ns_) ++cache_.counters().time_backwards;
+        if (f.dlt != dlt_) {
+            dlt_ = f.dlt;
+            link_ = link_type_from_dlt(f.dlt);
+        }
+        if (!link_) {
+            ++decoder_.counters().frames;
+            ++decoder_.counters().unsupported_link;
+            return;
+        }
         PacketInfo pi;
-        if (decoder_.decode(data, caplen, pi) == DecodeResult::ok) {
-            pi.ts_ns = ts_ns;
+        if (decoder_.decode(*link_, f.data, f.caplen, pi) == DecodeResult::ok) {
+            pi.ts_ns = f.ts_ns;
             cache_.update(pi, clock_ns_);
         }
     }
@@ -60,6 +68,8 @@ private:
     SpscRing<FlowRecord>& ring_;
     bool lossless_;
     uint64_t clock_ns_ = 0;
+    int dlt_ = -1;
+    std::optional<LinkType> link_;
 };
 
 }  // namespace tapflow

@@ -20,6 +20,7 @@ uint64_t wall_ns() {
 PcapSource::PcapSource(const CaptureOptions& o) {
     char err[PCAP_ERRBUF_SIZE] = {};
     if (!o.file.empty()) {
+        // Files that are not regular files (a pipe, "-" for stdin) stream through libpcap.
         p_ = pcap_open_offline_with_tstamp_precision(o.file.c_str(), PCAP_TSTAMP_PRECISION_NANO, err);
         if (!p_) throw InputError(o.file + ": " + err);
     } else {
@@ -68,27 +69,23 @@ PcapSource::~PcapSource() {
     if (p_) pcap_close(p_);
 }
 
-std::string PcapSource::datalink_name() const {
-    const char* n = pcap_datalink_val_to_name(dlt_);
-    return n ? n : "DLT " + std::to_string(dlt_);
-}
-
 namespace {
 struct Ctx {
-    PcapSource::Handler* h;
+    Source::Handler* h;
     bool nano;
+    int dlt;
 };
 void on_packet(u_char* user, const pcap_pkthdr* hdr, const u_char* data) {
     auto* c = reinterpret_cast<Ctx*>(user);
     const uint64_t frac = static_cast<uint64_t>(hdr->ts.tv_usec);
     const uint64_t ts = static_cast<uint64_t>(hdr->ts.tv_sec) * 1'000'000'000 +
                         (c->nano ? frac : frac * 1000);
-    c->h->packet(data, hdr->caplen, ts);
+    c->h->packet(Frame{data, hdr->caplen, c->dlt, ts});
 }
 }  // namespace
 
 PcapSource::End PcapSource::run(Handler& h) {
-    Ctx ctx{&h, pcap_get_tstamp_precision(p_) == PCAP_TSTAMP_PRECISION_NANO};
+    Ctx ctx{&h, pcap_get_tstamp_precision(p_) == PCAP_TSTAMP_PRECISION_NANO, dlt_};
     for (;;) {
         if (stop_.load(std::memory_order_relaxed)) return End::stopped;
         int n = pcap_dispatch(p_, 256, on_packet, reinterpret_cast<u_char*>(&ctx));

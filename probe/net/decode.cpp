@@ -53,10 +53,10 @@ std::optional<LinkType> link_type_from_dlt(int dlt) {
     }
 }
 
-DecodeResult Decoder::link_layer(const uint8_t* d, uint32_t len, L3& l3) {
+DecodeResult Decoder::link_layer(LinkType link, const uint8_t* d, uint32_t len, L3& l3) {
     ByteReader r(d, len);
     l3 = L3{0, 0, 0};
-    switch (link_) {
+    switch (link) {
         case LinkType::ethernet: return ethernet(d, len, 0, l3, true);
         case LinkType::null_host:
         case LinkType::loop: {
@@ -67,7 +67,7 @@ DecodeResult Decoder::link_layer(const uint8_t* d, uint32_t len, L3& l3) {
                 ++c_.trunc_link;
                 return DecodeResult::truncated;
             }
-            if (link_ == LinkType::null_host) {
+            if (link == LinkType::null_host) {
                 uint32_t le = __builtin_bswap32(af);
                 af = le > 0xFFFF ? af : le;
             }
@@ -348,10 +348,10 @@ bool Decoder::tunnel_inner(const uint8_t* d, const IpHeader& ip, L3& inner) {
     }
 }
 
-DecodeResult Decoder::decode(const uint8_t* d, uint32_t len, PacketInfo& out) {
+DecodeResult Decoder::decode(LinkType link, const uint8_t* d, uint32_t len, PacketInfo& out) {
     ++c_.frames;
     L3 l3;
-    DecodeResult res = link_layer(d, len, l3);
+    DecodeResult res = link_layer(link, d, len, l3);
     if (res != DecodeResult::ok) return res;
     IpHeader ip;
     res = ip_header(d, len, l3.version, l3.off, ip, true);

@@ -38,10 +38,11 @@ struct PacketInfo {
 
 class Decoder {
 public:
-    Decoder(LinkType link, uint32_t ifindex) : link_(link), ifindex_(ifindex) {}
+    explicit Decoder(uint32_t ifindex) : ifindex_(ifindex) {}
 
-    // data/caplen is the captured frame; never reads outside it.
-    DecodeResult decode(const uint8_t* data, uint32_t caplen, PacketInfo& out);
+    // data/caplen is the captured frame; never reads outside it. A pcapng file may mix link
+    // types, so the link type comes with every frame.
+    DecodeResult decode(LinkType link, const uint8_t* data, uint32_t caplen, PacketInfo& out);
 
     const DecodeCounters& counters() const { return c_; }
     DecodeCounters& counters() { return c_; }
@@ -68,7 +69,7 @@ private:
     };
     static constexpr uint32_t kNoL4 = UINT32_MAX;
 
-    DecodeResult link_layer(const uint8_t* d, uint32_t len, L3& l3);
+    DecodeResult link_layer(LinkType link, const uint8_t* d, uint32_t len, L3& l3);
     DecodeResult ethernet(const uint8_t* d, uint32_t len, uint32_t off, L3& l3, bool outer);
     DecodeResult ethertype(const uint8_t* d, uint32_t len, uint16_t et, uint32_t off, L3& l3,
                            bool outer);
@@ -78,7 +79,6 @@ private:
     // If ip carries a followed tunnel, the inner IP's version and offset.
     bool tunnel_inner(const uint8_t* d, const IpHeader& ip, L3& inner);
 
-    LinkType link_;
     uint32_t ifindex_;
     DecodeCounters c_;
     FragTable frags_;
