@@ -21,7 +21,7 @@ struct EncoderOptions {
     uint32_t domain = 0;               // v9 source ID / IPFIX observation domain ID
     uint64_t template_interval_ns = 600ull * 1'000'000'000;
     uint32_t template_packets = 20;    // re-send templates after this many messages
-    uint64_t boot_ns = 0;              // origin of v5/v9 sysUpTime (exporter "boot")
+    uint64_t boot_ns = 0;              // origin of v5/v9 sysUpTime (exporter "boot"), see set_boot_ns
 };
 
 using MessageSink = std::function<void(std::span<const uint8_t> message, uint32_t records)>;
@@ -35,8 +35,12 @@ public:
     virtual void flush(uint64_t now_ns) = 0;
     uint64_t templates_sent() const { return templates_sent_; }
     uint64_t clamped() const { return clamped_; }
+    // Origin of v5/v9 sysUpTime; set before the first record when it was not known at start.
+    void set_boot_ns(uint64_t ns) { boot_ms_ = ns / 1'000'000; }
 
 protected:
+    explicit Encoder(uint64_t boot_ns) : boot_ms_(boot_ns / 1'000'000) {}
+    uint64_t boot_ms_;
     uint64_t templates_sent_ = 0;
     uint64_t clamped_ = 0;
 };

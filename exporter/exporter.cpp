@@ -83,8 +83,8 @@ void Exporter::close(uint64_t now_ns) {
 }
 
 ExportThread::ExportThread(std::vector<std::unique_ptr<Exporter>>& exporters,
-                           SpscRing<FlowRecord>& ring)
-    : exporters_(exporters), ring_(ring) {}
+                           SpscRing<FlowRecord>& ring, const std::atomic<uint64_t>& boot_ns)
+    : exporters_(exporters), ring_(ring), boot_ns_(boot_ns) {}
 
 ExportThread::~ExportThread() {
     if (thread_.joinable()) finish();
@@ -103,6 +103,12 @@ size_t ExportThread::drain() {
     for (;;) {
         const size_t n = ring_.pop(batch, std::size(batch));
         if (n == 0) break;
+        if (!boot_set_) {
+            // Whole seconds, so that v5/v9 collectors recover it exactly from the header.
+            const uint64_t boot = boot_ns_.load(std::memory_order_acquire) / 1'000'000'000 * 1'000'000'000;
+            for (auto& e : exporters_) e->set_boot_ns(boot);
+            boot_set_ = true;
+        }
         for (size_t i = 0; i < n; ++i) {
             if (batch[i].export_ns > clock_ns_) clock_ns_ = batch[i].export_ns;
             for (auto& e : exporters_) e->add(batch[i], clock_ns_);

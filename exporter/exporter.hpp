@@ -34,6 +34,7 @@ public:
     void add(const FlowRecord& r, uint64_t now_ns);
     void flush(uint64_t now_ns);
     void close(uint64_t now_ns);
+    void set_boot_ns(uint64_t ns) { encoder_->set_boot_ns(ns); }
 
     const Destination& destination() const { return dest_; }
     const ExportCounters& counters() const { return c_; }
@@ -48,7 +49,10 @@ private:
 
 class ExportThread {
 public:
-    ExportThread(std::vector<std::unique_ptr<Exporter>>& exporters, SpscRing<FlowRecord>& ring);
+    // boot_ns: set by the worker (first packet time, or start time when live) before it pushes
+    // its first record; read once, with the first record, as the exporters' sysUpTime origin.
+    ExportThread(std::vector<std::unique_ptr<Exporter>>& exporters, SpscRing<FlowRecord>& ring,
+                 const std::atomic<uint64_t>& boot_ns);
     ~ExportThread();
     void start();
     // Call after the worker pushed its last record: drains the ring, flushes, closes, joins.
@@ -62,6 +66,8 @@ private:
 
     std::vector<std::unique_ptr<Exporter>>& exporters_;
     SpscRing<FlowRecord>& ring_;
+    const std::atomic<uint64_t>& boot_ns_;
+    bool boot_set_ = false;
     std::atomic<bool> done_{false};
     std::thread thread_;
     uint64_t clock_ns_ = 0;

@@ -23,7 +23,7 @@ void iso8601(fmt::memory_buffer& out, uint64_t ns) {
 
 class JsonEncoder final : public Encoder {
 public:
-    explicit JsonEncoder(MessageSink sink) : sink_(std::move(sink)) {}
+    explicit JsonEncoder(MessageSink sink) : Encoder(0), sink_(std::move(sink)) {}
 
     bool add(const FlowRecord& r, uint64_t now_ns) override {
         auto out = std::back_inserter(buf_);

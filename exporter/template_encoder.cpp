@@ -12,7 +12,7 @@ constexpr uint16_t kTemplateV6 = 257;
 class TemplateEncoder final : public Encoder {
 public:
     TemplateEncoder(bool ipfix, const EncoderOptions& o, MessageSink sink)
-        : ipfix_(ipfix), opt_(o), sink_(std::move(sink)), boot_ms_(o.boot_ns / 1'000'000),
+        : Encoder(o.boot_ns), ipfix_(ipfix), opt_(o), sink_(std::move(sink)),
           header_(ipfix ? 16 : 20) {
         if (ipfix_) {
             layouts_[0] = kIpfixV4;
@@ -135,7 +135,6 @@ private:
     bool ipfix_;
     EncoderOptions opt_;
     MessageSink sink_;
-    uint64_t boot_ms_;
     size_t header_;
     std::span<const Ie> layouts_[2];
     std::vector<uint8_t> buf_;

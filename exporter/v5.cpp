@@ -14,7 +14,7 @@ constexpr size_t kMaxRecords = 30;
 class V5Encoder final : public Encoder {
 public:
     V5Encoder(const EncoderOptions& o, MessageSink sink)
-        : opt_(o), sink_(std::move(sink)), boot_ms_(o.boot_ns / 1'000'000),
+        : Encoder(o.boot_ns), opt_(o), sink_(std::move(sink)),
           max_records_(std::clamp<size_t>((o.mtu - kHeader) / kRecord, 1, kMaxRecords)) {
         buf_.resize(kHeader + kMaxRecords * kRecord);
     }
@@ -65,7 +65,6 @@ public:
 private:
     EncoderOptions opt_;
     MessageSink sink_;
-    uint64_t boot_ms_;
     size_t max_records_;
     std::vector<uint8_t> buf_;
     size_t count_ = 0;

@@ -3,6 +3,7 @@
 #include <fmt/core.h>
 #include <fmt/format.h>
 
+#include <chrono>
 #include <csignal>
 #include <functional>
 #include <optional>
@@ -32,7 +33,11 @@ std::string dlt_name(int dlt) {
     return fmt::format("{} ({})", n ? n : "unknown", dlt);
 }
 
-constexpr uint64_t kNsPerS = 1'000'000'000;
+uint64_t wall_ns() {
+    return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                     std::chrono::system_clock::now().time_since_epoch())
+                                     .count());
+}
 
 uint64_t to_ns(double s) { return static_cast<uint64_t>(s * 1e9); }
 
@@ -55,8 +60,8 @@ std::string stats_json(const Worker& w, const CaptureStats& cs,
         TAPFLOW_CACHE_COUNTERS(TAPFLOW_JSON)
     }
     fmt::format_to(out, ",\"flows_in_cache\":{}}},\"capture\":{{\"received\":{},\"dropped\":{},"
-                        "\"if_dropped\":{}}},\"exporters\":[",
-                   w.cache().size(), cs.received, cs.dropped, cs.if_dropped);
+                        "\"if_dropped\":{},\"filtered\":{}}},\"exporters\":[",
+                   w.cache().size(), cs.received, cs.dropped, cs.if_dropped, cs.filtered);
     const char* esep = "";
     for (const auto& e : exps) {
         fmt::format_to(out, "{}{{\"uri\":\"{}\"", esep, e->destination().uri);
@@ -97,8 +102,15 @@ int main(int argc, char** argv) {
     eo.template_interval_ns = to_ns(cfg.template_refresh_s);
     eo.template_packets = cfg.template_packets;
 
+    // Open every destination before reading a packet, so a bad host or path fails at once.
     std::vector<std::unique_ptr<Exporter>> exporters;
-    SpscRing<FlowRecord> ring(cfg.ring_size);
+    try {
+        for (const auto& d : dests) exporters.push_back(std::make_unique<Exporter>(d, eo));
+    } catch (const std::exception& e) {
+        fmt::print(stderr, "tapflow: {}\n", e.what());
+        return 2;
+    }
+
     CacheConfig cc;
     cc.active_timeout_ns = to_ns(cfg.active_timeout_s);
     cc.inactive_timeout_ns = to_ns(cfg.inactive_timeout_s);
@@ -108,55 +120,21 @@ int main(int argc, char** argv) {
     const uint32_t ifindex = cfg.ifindex >= 0 ? static_cast<uint32_t>(cfg.ifindex)
                                               : (source->live() ? source->os_ifindex() : 0);
 
-    // The exporters' boot time (origin of v5/v9 sysUpTime) is the first packet's time for a file
-    // (header times follow packet time) and now for a live capture.
+    // Origin of v5/v9 sysUpTime: the start for a live capture; for a file, the first packet's
+    // time, since header times then follow packet time.
+    std::atomic<uint64_t> boot_ns{source->live() ? wall_ns() : 0};
+    SpscRing<FlowRecord> ring(cfg.ring_size);
     std::unique_ptr<Worker> worker;
-    std::unique_ptr<ExportThread> export_thread;
-    bool started = false;
-    struct Main final : Source::Handler {
-        std::function<void(uint64_t)> on_first;
-        Worker* w = nullptr;
-        bool first = true;
-        void packet(const Frame& f) override {
-            if (first) {
-                first = false;
-                on_first(f.ts_ns);
-            }
-            w->packet(f);
-        }
-        void idle(uint64_t wall) override {
-            if (first) {
-                first = false;
-                on_first(wall);
-            }
-            w->idle(wall);
-        }
-    } handler;
-
     try {
-        worker = std::make_unique<Worker>(ifindex, cc, ring, !source->live());
+        worker = std::make_unique<Worker>(ifindex, cc, ring, !source->live(),
+                                          source->live() ? nullptr : &boot_ns);
     } catch (const std::exception& e) {
         fmt::print(stderr, "tapflow: cannot allocate a flow cache of {} flows: {}\n", cfg.max_flows,
                    e.what());
         return 1;
     }
-    handler.w = worker.get();
-    auto start_exporters = [&](uint64_t boot_ns) {
-        eo.boot_ns = boot_ns / kNsPerS * kNsPerS;
-        for (const auto& d : dests) exporters.push_back(std::make_unique<Exporter>(d, eo));
-        export_thread = std::make_unique<ExportThread>(exporters, ring);
-        export_thread->start();
-        started = true;
-    };
-    handler.on_first = start_exporters;
-
-    // Open every destination now so a bad host or path fails before any packet is read.
-    try {
-        for (const auto& d : dests) Exporter probe_open(d, eo);
-    } catch (const std::exception& e) {
-        fmt::print(stderr, "tapflow: {}\n", e.what());
-        return 2;
-    }
+    ExportThread export_thread(exporters, ring, boot_ns);
+    export_thread.start();
 
     g_source = source.get();
     struct sigaction sa {};
@@ -168,7 +146,7 @@ int main(int argc, char** argv) {
 
     Source::End end;
     try {
-        end = source->run(handler);
+        end = source->run(*worker);
     } catch (const InputError& e) {
         fmt::print(stderr, "tapflow: {}\n", e.what());
         return 2;
@@ -176,9 +154,8 @@ int main(int argc, char** argv) {
         fmt::print(stderr, "tapflow: {}\n", e.what());
         return 1;
     }
-    if (!started) start_exporters(worker->clock_ns());
     worker->finish();
-    export_thread->finish();
+    export_thread.finish();
     const CaptureStats cs = source->stats();
     g_source = nullptr;
 

@@ -2,6 +2,8 @@
 // Owns its decoder, cache, clock and counters; nothing on this path is shared or locked.
 #pragma once
 
+#include <atomic>
+#include <optional>
 #include <thread>
 
 #include "probe/cache/flow_cache.hpp"
@@ -15,11 +17,17 @@ class Worker final : public Source::Handler {
 public:
     // lossless: wait for room in the ring instead of dropping (reading a file loses nothing by
     // waiting; a live capture must never stall, so it drops and counts).
-    Worker(uint32_t ifindex, const CacheConfig& cc, SpscRing<FlowRecord>& ring, bool lossless)
+    // first_ts (may be null): receives the first packet's time before any record is pushed.
+    Worker(uint32_t ifindex, const CacheConfig& cc, SpscRing<FlowRecord>& ring, bool lossless,
+           std::atomic<uint64_t>* first_ts)
         : decoder_(ifindex), cache_(cc, RecordSink{&Worker::push, this}), ring_(ring),
-          lossless_(lossless) {}
+          lossless_(lossless), first_ts_(first_ts) {}
 
     void packet(const Frame& f) override {
+        if (first_ts_) [[unlikely]] {
+            first_ts_->store(f.ts_ns, std::memory_order_release);
+            first_ts_ = nullptr;
+        }
         // Time is packet time (DESIGN.md); the clock never goes back, packet timestamps may.
         if (f.ts_ns > clock_ns_) clock_ns_ = f.ts_ns;
         else if (f.ts_ns < clock_ns_) ++cache_.counters().time_backwards;
@@ -36,6 +44,8 @@ public:
         if (decoder_.decode(*link_, f.data, f.caplen, pi) == DecodeResult::ok) {
             pi.ts_ns = f.ts_ns;
             cache_.update(pi, clock_ns_);
+        } else {
+            cache_.expire_if_due(clock_ns_);  // frames without IP still move time forward
         }
     }
 
@@ -67,6 +77,7 @@ private:
     FlowCache cache_;
     SpscRing<FlowRecord>& ring_;
     bool lossless_;
+    std::atomic<uint64_t>* first_ts_;
     uint64_t clock_ns_ = 0;
     int dlt_ = -1;
     std::optional<LinkType> link_;

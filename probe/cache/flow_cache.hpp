@@ -49,6 +49,9 @@ public:
     void update(const PacketInfo& p, uint64_t now_ns);
     // Expire what the timers say is due at `now_ns`. Cheap when nothing is due.
     void expire(uint64_t now_ns);
+    void expire_if_due(uint64_t now_ns) {
+        if (now_ns >= next_expire_ns_) expire(now_ns);
+    }
     // End every flow (shutdown, end of file).
     void flush_all(uint64_t now_ns, EndReason reason);
 
