@@ -26,6 +26,12 @@ struct EncoderOptions {
 
 using MessageSink = std::function<void(std::span<const uint8_t> message, uint32_t records)>;
 
+// Export header times: the message is stamped with the clock rounded UP to a whole second, and
+// sysUpTime is derived from that same second, so a collector that computes
+// boot = unix_secs*1000 - sysUpTime recovers the exact boot time and every flow time stays at
+// or before the header's time (v9 has no sub-second header field).
+inline uint64_t export_seconds(uint64_t now_ns) { return (now_ns + 999'999'999) / 1'000'000'000; }
+
 class Encoder {
 public:
     virtual ~Encoder() = default;
@@ -40,18 +46,24 @@ public:
 
 protected:
     explicit Encoder(uint64_t boot_ns) : boot_ms_(boot_ns / 1'000'000) {}
+
+    // v5/v9 carry times as 32-bit ms since boot (sysUpTime). A capture that starts at time 0 or
+    // jumps by years (concatenated files) cannot keep one boot time: when a record would fall
+    // before boot, or the export would be 2^32 ms or more after it, the encoder ends the current
+    // message and moves boot to the record's first second (as if the exporter had rebooted).
+    bool uptime_fits(const FlowRecord& r, uint64_t now_ns) const {
+        const uint64_t first_ms = r.first_ns / 1'000'000;
+        const uint64_t export_ms = export_seconds(now_ns) * 1000;
+        return first_ms >= boot_ms_ && export_ms - boot_ms_ < 0xFFFFFFFFull;
+    }
+    void rebase_uptime(const FlowRecord& r) { boot_ms_ = r.first_ns / 1'000'000'000 * 1000; }
+
     uint64_t boot_ms_;
     uint64_t templates_sent_ = 0;
     uint64_t clamped_ = 0;
 };
 
 std::unique_ptr<Encoder> make_encoder(ExportFormat f, const EncoderOptions& o, MessageSink sink);
-
-// Export header times: the message is stamped with the clock rounded UP to a whole second, and
-// sysUpTime is derived from that same second, so a collector that computes
-// boot = unix_secs*1000 - sysUpTime recovers the exact boot time and every flow time stays at
-// or before the header's time (v9 has no sub-second header field).
-inline uint64_t export_seconds(uint64_t now_ns) { return (now_ns + 999'999'999) / 1'000'000'000; }
 
 // Big-endian writers for the encoders.
 inline uint8_t* put8(uint8_t* p, uint64_t v) { *p = static_cast<uint8_t>(v); return p + 1; }

@@ -1,4 +1,5 @@
 // NetFlow v9 (RFC 3954) and IPFIX (RFC 7011) messages: header, template set when due, data sets.
+#include <algorithm>
 #include <cstring>
 
 #include "exporter/encoder.hpp"
@@ -27,6 +28,11 @@ public:
     bool add(const FlowRecord& r, uint64_t now_ns) override {
         const int t = r.key.is_v6() ? 1 : 0;
         const size_t reclen = record_length(layouts_[t]);
+        if (!ipfix_ && !uptime_fits(r, now_ns)) {
+            flush(msg_now_ns_);
+            rebase_uptime(r);
+        }
+        msg_now_ns_ = std::max(msg_now_ns_, now_ns);
         if (buf_.empty()) begin(now_ns);
         // Room for this record, a new set header if the template changes, and v9 padding.
         size_t need = reclen + (set_open_ == t ? 0 : 4) + (ipfix_ ? 0 : 3);
@@ -141,6 +147,7 @@ private:
     size_t set_start_ = 0;
     int set_open_ = -1;
     uint32_t records_ = 0;
+    uint64_t msg_now_ns_ = 0;
     uint32_t template_records_ = 0;
     uint64_t sequence_ = 0;
     bool templates_ever_ = false;

@@ -21,6 +21,11 @@ public:
 
     bool add(const FlowRecord& r, uint64_t now_ns) override {
         if (r.key.is_v6()) return false;
+        if (!uptime_fits(r, now_ns)) {
+            flush(msg_now_ns_);
+            rebase_uptime(r);
+        }
+        msg_now_ns_ = std::max(msg_now_ns_, now_ns);
         uint8_t* p = buf_.data() + kHeader + count_ * kRecord;
         std::memcpy(p, r.key.src.data(), 4);
         std::memcpy(p + 4, r.key.dst.data(), 4);
@@ -68,6 +73,7 @@ private:
     size_t max_records_;
     std::vector<uint8_t> buf_;
     size_t count_ = 0;
+    uint64_t msg_now_ns_ = 0;
     uint64_t sequence_ = 0;
 };
 }  // namespace
