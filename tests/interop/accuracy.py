@@ -1,0 +1,61 @@
+#!/usr/bin/python3
+"""Accuracy and export lint against the shared ground truth, through
+../shared/tools/corpus_eval.py and flowcheck.py (independent decoders + tshark lint).
+
+usage: accuracy.py TAPFLOW SOURCE_ROOT PROTO MODE
+  MODE corpus  every ../shared/corpus/dev pcap: --min-accuracy 99.5 --max-lint 0
+       lint    every ../shared/corpus/dev pcap: --max-lint 0 only (accuracy printed, not judged)
+       sample  data/sample.pcap vs data/sample.truth.csv: 100 % exact flows, lint clean
+
+Probe command: TAPFLOW -r {pcap} -e PROTO://{host}:{port} -q, plus --key +vlan except for v5
+(NetFlow v5 has no VLAN field; flowcheck ignores the vlan column for v5).
+Skips (77) when ../shared/tools or ../shared/corpus is absent (a clone without ../shared).
+"""
+import os
+import shlex
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.realpath(__file__)))
+import common  # noqa: E402
+
+
+def main():
+    tapflow, src, rest = common.parse_args('v5|v9|ipfix corpus|lint|sample', 2)
+    proto, mode = rest[0], rest[1]
+    shared = common.shared_dir(src)
+    tools = os.path.join(shared, 'tools')
+    evaluator = os.path.join(tools, 'corpus_eval.py')
+    flowcheck = os.path.join(tools, 'flowcheck.py')
+    for need in (evaluator, flowcheck):
+        if not os.path.exists(need):
+            common.skip('%s not found: accuracy needs ../shared beside the checkout' % need)
+    common.need_tools('tshark')
+    key = '' if proto == 'v5' else ' --key +vlan'
+    probe = '%s -r {pcap} -e %s://{host}:{port}%s -q' % (shlex.quote(tapflow), proto, key)
+    work = common.WorkDir('accuracy-%s-%s' % (proto, mode))
+    if mode == 'sample':
+        cmd = ['/usr/bin/python3', flowcheck, 'run', '--probe', probe,
+               '--pcap', common.sample_pcap(src),
+               '--truth', os.path.join(src, 'data', 'sample.truth.csv'), '--proto', proto,
+               '--outdir', work('out'), '--idle', '1', '--min-accuracy', '100', '--strict-lint']
+    else:
+        corpus = os.path.join(shared, 'corpus')
+        dev, truth = os.path.join(corpus, 'dev'), os.path.join(corpus, 'truth')
+        if not (os.path.isdir(dev) and os.path.isdir(truth)):
+            common.skip('%s or %s not found' % (dev, truth))
+        cmd = ['/usr/bin/python3', evaluator, '--pcaps', dev, '--truth', truth, '--proto', proto,
+               '--probe', probe, '--max-lint', '0', '--out', work('out')]
+        if mode == 'corpus':
+            cmd += ['--min-accuracy', '99.5']
+    print('+ ' + ' '.join(shlex.quote(c) for c in cmd), flush=True)
+    t0 = time.monotonic()
+    p = subprocess.run(cmd)
+    print('%s %s: exit %d after %.0f s' % (proto, mode, p.returncode, time.monotonic() - t0))
+    work.cleanup(keep=p.returncode != 0)
+    sys.exit(0 if p.returncode == 0 else 1)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,75 @@
+#!/usr/bin/python3
+"""Interop with libfixbuf's ipfixDump: tapflow exports data/sample.pcap as IPFIX over UDP on
+127.0.0.1 to tests/interop/collect.py; the received messages, written back to back, form an
+IPFIX file (RFC 5655) that `ipfixDump --in FILE` reads.
+
+usage: ipfixdump.py TAPFLOW SOURCE_ROOT
+
+Checks: ipfixDump exits 0 and prints nothing on stderr; it reads every message and as many
+data records as tapflow exported (= flows in data/sample.truth.csv), both templates (IPv4 256,
+IPv6 257), and the packetDeltaCount / octetDeltaCount values it prints sum to the totals.
+"""
+import os
+import re
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.realpath(__file__)))
+import common  # noqa: E402
+from collect import Collector  # noqa: E402
+
+
+def main():
+    tapflow, src, _ = common.parse_args('')
+    common.need_tools('ipfixDump')
+    ck = common.Checks('ipfixdump')
+    work = common.WorkDir('ipfixdump')
+    col = Collector('127.0.0.1').start()
+    p, st = common.run_tapflow(tapflow, ['-r', common.sample_pcap(src), '-q', '-e',
+                                         'ipfix://127.0.0.1:%d' % col.port],
+                               stats=work('stats.json'))
+    msgs = col.stop()
+    ck.equal('tapflow exit code', 0, p.returncode)
+    raw = work('export.ipfix')
+    col.write_raw(raw)
+    print('collected %d messages -> %s' % (len(msgs), raw))
+
+    cmd = ['ipfixDump', '--in', raw]
+    print('+ ' + ' '.join(cmd))
+    d = subprocess.run(cmd, capture_output=True, text=True)
+    ck.equal('ipfixDump exit code', 0, d.returncode)
+    ck.equal('ipfixDump stderr', '', d.stderr.strip())
+    out = d.stdout
+    records = len(re.findall(r'^--- data record \d+ ---', out, re.M))
+    messages = len(re.findall(r'^--- Message Header ---', out, re.M))
+    tids = sorted(set(int(x) for x in re.findall(r'^\s*tid:\s+(\d+)', out, re.M)))
+    packets = sum(int(x) for x in re.findall(r'packetDeltaCount : (\d+)', out))
+    octets = sum(int(x) for x in re.findall(r'octetDeltaCount : (\d+)', out))
+    print('ipfixDump: %d messages, %d data records, templates %s, %d packets, %d octets'
+          % (messages, records, tids, packets, octets))
+    s = subprocess.run(['ipfixDump', '--in', raw, '--stats'], capture_output=True, text=True)
+    m = re.search(r'File Stats: (\d+) Messages, (\d+) Data Records, (\d+) Template Records',
+                  s.stdout)
+    ck.check('ipfixDump --stats line', m is not None, s.stdout.strip()[:200])
+
+    truth = common.sample_truth(src)
+    n, tp, tb = common.totals(truth)
+    ck.equal('messages', len(msgs), messages)
+    ck.equal('data records vs truth flows', n, records)
+    ck.equal('template ids', [256, 257], tids)
+    ck.equal('packetDeltaCount sum vs truth', tp, packets)
+    ck.equal('octetDeltaCount sum vs truth', tb, octets)
+    if m:
+        ck.equal('--stats: messages, data records', (len(msgs), n),
+                 (int(m.group(1)), int(m.group(2))))
+    if st:
+        e = st['exporters'][0]
+        ck.equal('data records == tapflow exported records', e['records'], records)
+        ck.equal('template records == tapflow templates sent', e['templates'],
+                 int(m.group(3)) if m else None)
+    work.cleanup(keep=bool(ck.failed))
+    ck.finish()
+
+
+if __name__ == '__main__':
+    main()
