@@ -7,6 +7,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "exporter/ie.hpp"
@@ -21,6 +22,7 @@ struct EncoderOptions {
     uint32_t domain = 0;               // v9 source ID / IPFIX observation domain ID
     uint64_t template_interval_ns = 600ull * 1'000'000'000;
     uint32_t template_packets = 20;    // re-send templates after this many messages
+    uint16_t v9_string_length = 64;    // v9 has no variable-length fields: strings are cut/padded
     uint64_t boot_ns = 0;              // origin of v5/v9 sysUpTime (exporter "boot"), see set_boot_ns
 };
 
@@ -84,7 +86,12 @@ inline uint8_t* put64(uint8_t* p, uint64_t v) {
 // Writes one IE of a record (info(ie).length bytes) and returns the end.
 uint8_t* put_field(uint8_t* p, Ie ie, const FlowRecord& r, uint64_t boot_ms);
 
-// Numeric value of an IE for a record (JSON and tests); addresses are not numeric.
+// Numeric value of an IE for a record (JSON and tests); addresses and strings are not numeric.
 uint64_t field_value(Ie ie, const FlowRecord& r, uint64_t boot_ms);
+
+// Which L7 layout a record uses (none when it has no exported application value).
+L7Shape l7_shape(const FlowRecord& r);
+// The string value of a string IE (empty when the record has none).
+std::string_view string_value(Ie ie, const FlowRecord& r);
 
 }  // namespace tapflow

@@ -4,6 +4,8 @@
 #include <chrono>
 #include <stdexcept>
 
+#include "dpi/l7.hpp"
+
 namespace tapflow {
 
 Destination parse_destination(std::string_view uri) {
@@ -112,6 +114,7 @@ size_t ExportThread::drain() {
         for (size_t i = 0; i < n; ++i) {
             if (batch[i].export_ns > clock_ns_) clock_ns_ = batch[i].export_ns;
             for (auto& e : exporters_) e->add(batch[i], clock_ns_);
+            delete batch[i].l7;  // the record owned its application values
         }
         total += n;
     }

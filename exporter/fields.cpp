@@ -1,5 +1,6 @@
 #include <cstring>
 
+#include "dpi/l7.hpp"
 #include "exporter/encoder.hpp"
 
 namespace tapflow {
@@ -30,12 +31,35 @@ uint64_t field_value(Ie ie, const FlowRecord& r, uint64_t boot_ms) {
         case Ie::flowEndReason: return static_cast<uint8_t>(r.end_reason);
         case Ie::flowStartMilliseconds: return r.first_ns / 1'000'000;
         case Ie::flowEndMilliseconds: return r.last_ns / 1'000'000;
-        case Ie::sourceIPv4Address:
-        case Ie::destinationIPv4Address:
-        case Ie::sourceIPv6Address:
-        case Ie::destinationIPv6Address: return 0;
+        case Ie::httpStatusCode: return r.l7 ? r.l7->http_status : 0;
+        case Ie::dnsQRType: return r.l7 ? r.l7->dns_qtype : 0;
+        case Ie::dnsResponseCode: return r.l7 ? r.l7->dns_rcode : 0;
+        default: return 0;  // addresses and strings
     }
-    return 0;
+}
+
+L7Shape l7_shape(const FlowRecord& r) {
+    if (!r.l7) return L7Shape::none;
+    const L7Data& l = *r.l7;
+    if (!l.sni.empty()) return L7Shape::tls;
+    if (!l.http_method.empty()) return L7Shape::http_request;
+    if (l.http_status) return L7Shape::http_response;
+    if (l.has_dns_rcode) return L7Shape::dns_response;
+    if (!l.dns_qname.empty() || l.has_dns_qtype) return L7Shape::dns_query;
+    return L7Shape::none;
+}
+
+std::string_view string_value(Ie ie, const FlowRecord& r) {
+    if (!r.l7) return {};
+    switch (ie) {
+        case Ie::sslServerName: return r.l7->sni;
+        case Ie::httpRequestMethod: return r.l7->http_method;
+        case Ie::httpRequestHost: return r.l7->http_host;
+        case Ie::httpRequestTarget: return r.l7->http_target;
+        case Ie::httpUserAgent: return r.l7->http_ua;
+        case Ie::dnsQName: return r.l7->dns_qname;
+        default: return {};
+    }
 }
 
 uint8_t* put_field(uint8_t* p, Ie ie, const FlowRecord& r, uint64_t boot_ms) {

@@ -18,7 +18,11 @@ enum class IeType : uint8_t {
     ipv4Address,
     ipv6Address,
     dateTimeMilliseconds,
+    string,
 };
+
+// Encoded length of variable-length IEs in an IPFIX template (RFC 7011 §7).
+inline constexpr uint16_t kVariableLength = 0xFFFF;
 
 // X(name, id, type, encoded length in bytes, description)
 // tcpControlBits is unsigned16 in IPFIX; tapflow sends the reduced-size 1-byte form
@@ -49,9 +53,25 @@ enum class IeType : uint8_t {
     X(flowStartMilliseconds, 152, dateTimeMilliseconds, 8, "first packet, ms since the epoch") \
     X(flowEndMilliseconds, 153, dateTimeMilliseconds, 8, "last packet, ms since the epoch")
 
+// Application-layer IEs (DPI). X(name, id, PEN, type, length, description). HTTP: IANA. TLS SNI
+// and DNS: IANA has none; tapflow uses CERT's published numbers (PEN 6871, the YAF and
+// super_mediator vocabulary that libfixbuf's ipfixDump names), see docs/fields.md.
+// dnsResponseCode is CERT's element 177, which CERT calls dnsNXDomain (it carries the RCODE).
+#define TAPFLOW_L7_IES(X)                                                                      \
+    X(sslServerName, 294, 6871, string, kVariableLength, "TLS ClientHello server_name (SNI)")  \
+    X(httpRequestMethod, 459, 0, string, kVariableLength, "HTTP request method")               \
+    X(httpRequestHost, 460, 0, string, kVariableLength, "HTTP Host header")                    \
+    X(httpRequestTarget, 461, 0, string, kVariableLength, "HTTP request target (URI)")         \
+    X(httpUserAgent, 468, 0, string, kVariableLength, "HTTP User-Agent header")                \
+    X(httpStatusCode, 457, 0, unsigned16, 2, "HTTP response status code")                      \
+    X(dnsQName, 179, 6871, string, kVariableLength, "DNS first question name")                 \
+    X(dnsQRType, 175, 6871, unsigned16, 2, "DNS first question type")                          \
+    X(dnsResponseCode, 177, 6871, unsigned8, 1, "DNS response code (responses only)")
+
 enum class Ie : uint16_t {
-#define TAPFLOW_IE_ENUM(name, id, type, len, desc) name = id,
+#define TAPFLOW_IE_ENUM(name, ...) name,
     TAPFLOW_IES(TAPFLOW_IE_ENUM)
+    TAPFLOW_L7_IES(TAPFLOW_IE_ENUM)
 #undef TAPFLOW_IE_ENUM
 };
 
@@ -68,15 +88,15 @@ struct InfoElement {
 inline constexpr InfoElement kInfoElements[] = {
 #define TAPFLOW_IE_ROW(name, id, type, len, desc) \
     {Ie::name, id, 0, IeType::type, len, #name, desc},
+#define TAPFLOW_L7_ROW(name, id, pen, type, len, desc) \
+    {Ie::name, id, pen, IeType::type, len, #name, desc},
     TAPFLOW_IES(TAPFLOW_IE_ROW)
+    TAPFLOW_L7_IES(TAPFLOW_L7_ROW)
 #undef TAPFLOW_IE_ROW
+#undef TAPFLOW_L7_ROW
 };
 
-constexpr const InfoElement& info(Ie ie) {
-    for (const auto& e : kInfoElements)
-        if (e.ie == ie) return e;
-    return kInfoElements[0];  // unreachable for a valid Ie
-}
+constexpr const InfoElement& info(Ie ie) { return kInfoElements[static_cast<uint16_t>(ie)]; }
 
 // The record layouts tapflow exports. Order is the order on the wire.
 inline constexpr Ie kIpfixV4[] = {
@@ -104,9 +124,33 @@ inline constexpr Ie kV9V6[] = {
     Ie::flowEndReason, Ie::packetDeltaCount, Ie::octetDeltaCount, Ie::flowStartSysUpTime,
     Ie::flowEndSysUpTime};
 
+// Extra fields of the records of flows with application values, one layout per kind of flow,
+// appended to the base layout (separate templates, so plain flows carry no empty strings).
+enum class L7Shape : uint8_t { none, tls, http_request, http_response, dns_query, dns_response };
+inline constexpr int kL7Shapes = 6;
+inline constexpr Ie kL7Tls[] = {Ie::sslServerName};
+inline constexpr Ie kL7HttpRequest[] = {Ie::httpRequestMethod, Ie::httpRequestHost,
+                                        Ie::httpRequestTarget, Ie::httpUserAgent};
+inline constexpr Ie kL7HttpResponse[] = {Ie::httpStatusCode};
+inline constexpr Ie kL7DnsQuery[] = {Ie::dnsQName, Ie::dnsQRType};
+inline constexpr Ie kL7DnsResponse[] = {Ie::dnsQName, Ie::dnsQRType, Ie::dnsResponseCode};
+constexpr std::span<const Ie> l7_fields(L7Shape s) {
+    switch (s) {
+        case L7Shape::tls: return kL7Tls;
+        case L7Shape::http_request: return kL7HttpRequest;
+        case L7Shape::http_response: return kL7HttpResponse;
+        case L7Shape::dns_query: return kL7DnsQuery;
+        case L7Shape::dns_response: return kL7DnsResponse;
+        case L7Shape::none: break;
+    }
+    return {};
+}
+
+// Fixed-length part of a layout (variable-length strings not counted).
 constexpr uint16_t record_length(std::span<const Ie> t) {
     uint16_t n = 0;
-    for (Ie ie : t) n = static_cast<uint16_t>(n + info(ie).length);
+    for (Ie ie : t)
+        if (info(ie).length != kVariableLength) n = static_cast<uint16_t>(n + info(ie).length);
     return n;
 }
 

@@ -4,6 +4,7 @@
 
 #include <ctime>
 
+#include "dpi/l7.hpp"
 #include "exporter/encoder.hpp"
 #include "probe/net/flow_key.hpp"
 
@@ -47,6 +48,7 @@ public:
                 default: fmt::format_to(out, "{}", field_value(ie, r, 0)); break;
             }
         }
+        if (r.l7) add_l7(*r.l7);
         fmt::format_to(out, ",\"ipVersion\":{},\"flowStart\":", r.key.ip_version);
         iso8601(buf_, r.first_ns);
         fmt::format_to(out, ",\"flowEnd\":");
@@ -65,6 +67,34 @@ public:
     }
 
 private:
+    // Strings were cleaned by the DPI step (printable ASCII, '\\' escaped); JSON still needs '"'.
+    void str(std::string_view name, std::string_view v) {
+        if (v.empty()) return;
+        fmt::format_to(std::back_inserter(buf_), ",\"{}\":\"", name);
+        for (char c : v) {
+            if (c == '"' || c == '\\') buf_.push_back('\\');
+            buf_.push_back(c);
+        }
+        buf_.push_back('"');
+    }
+
+    void add_l7(const L7Data& l) {
+        auto out = std::back_inserter(buf_);
+        str(info(Ie::sslServerName).name, l.sni);
+        str("tlsAlpn", l.alpn);
+        if (l.tls_offered) fmt::format_to(out, ",\"tlsVersionOffered\":{}", l.tls_offered);
+        if (l.tls_negotiated) fmt::format_to(out, ",\"tlsVersionNegotiated\":{}", l.tls_negotiated);
+        str(info(Ie::httpRequestMethod).name, l.http_method);
+        str(info(Ie::httpRequestHost).name, l.http_host);
+        str(info(Ie::httpRequestTarget).name, l.http_target);
+        str(info(Ie::httpUserAgent).name, l.http_ua);
+        if (l.http_status) fmt::format_to(out, ",\"{}\":{}", info(Ie::httpStatusCode).name, l.http_status);
+        str(info(Ie::dnsQName).name, l.dns_qname);
+        if (l.has_dns_qtype) fmt::format_to(out, ",\"{}\":{}", info(Ie::dnsQRType).name, l.dns_qtype);
+        if (l.has_dns_rcode)
+            fmt::format_to(out, ",\"{}\":{}", info(Ie::dnsResponseCode).name, l.dns_rcode);
+    }
+
     MessageSink sink_;
     fmt::memory_buffer buf_;
     uint32_t records_ = 0;

@@ -54,6 +54,7 @@ std::string_view type_name(IeType t) {
         case IeType::ipv4Address: return "ipv4Address";
         case IeType::ipv6Address: return "ipv6Address";
         case IeType::dateTimeMilliseconds: return "dateTimeMilliseconds";
+        case IeType::string: return "string";
     }
     return "?";
 }
@@ -76,6 +77,25 @@ void list_fields() {
     list_layout("IPFIX, template 257 (IPv6)", kIpfixV6);
     list_layout("NetFlow v9, template 256 (IPv4)", kV9V4);
     list_layout("NetFlow v9, template 257 (IPv6)", kV9V6);
+    fmt::print("\n### Application fields\n\nFlows with application values use templates 258-267: "
+               "the base layout above followed by\n\n| template (IPv4/IPv6) | kind | extra fields |\n"
+               "|---|---|---|\n");
+    const char* names[] = {"", "TLS client", "HTTP request", "HTTP response", "DNS query", "DNS response"};
+    for (int s = 1; s < kL7Shapes; ++s) {
+        std::string f;
+        for (Ie ie : l7_fields(static_cast<L7Shape>(s))) {
+            if (!f.empty()) f += ", ";
+            f += info(ie).name;
+        }
+        fmt::print("| {}/{} | {} | {} |\n", 256 + 2 * s, 257 + 2 * s, names[s], f);
+    }
+    fmt::print("\n| IE | PEN | name | type | IPFIX length | meaning |\n|---|---|---|---|---|---|\n");
+    for (const auto& e : kInfoElements) {
+        if (e.ie < Ie::sslServerName) continue;
+        fmt::print("| {} | {} | {} | {} | {} | {} |\n", e.id, e.pen, e.name, type_name(e.type),
+                   e.length == kVariableLength ? std::string("variable") : std::to_string(e.length),
+                   e.description);
+    }
 }
 
 void list_counters() {
@@ -91,6 +111,8 @@ void list_counters() {
     fmt::print("| `dropped` | live: packets the kernel dropped for lack of buffer (ps_drop) |\n");
     fmt::print("| `if_dropped` | live: packets the interface or driver dropped (ps_ifdrop) |\n");
     fmt::print("| `filtered` | files: frames rejected by the -f filter |\n");
+    fmt::print("\n### dpi\n\n| counter | meaning |\n|---|---|\n");
+    TAPFLOW_DPI_COUNTERS(TAPFLOW_ROW)
     fmt::print("\n### exporters (one object per -e destination)\n\n| counter | meaning |\n|---|---|\n");
     TAPFLOW_EXPORT_COUNTERS(TAPFLOW_ROW)
 #undef TAPFLOW_ROW
@@ -168,6 +190,31 @@ Config parse_command_line(int argc, char** argv) {
     app.add_option("--ring-size", c.ring_size, "records between worker and exporter thread")
         ->capture_default_str()
         ->check(CLI::Range(16u, 1u << 26));
+    app.add_option("--dpi", c.dpi_list,
+                   "application dissectors to run: tls, http, dns (comma list)")
+        ->delimiter(',')
+        ->check(CLI::IsMember({"tls", "http", "dns"}))
+        ->capture_default_str();
+    app.add_flag("--no-dpi", c.no_dpi, "no application dissection (plain flows only)");
+    app.add_option("--dpi-packets", c.dpi.max_packets, "payload packets inspected per flow")
+        ->capture_default_str()
+        ->check(CLI::Range(1u, 255u));
+    app.add_option("--dpi-window", c.dpi.window,
+                   "bytes of a TCP stream reassembled per flow for DPI")
+        ->capture_default_str()
+        ->check(CLI::Range(512u, 65536u));
+    app.add_option("--dpi-buffers", c.dpi.max_buffers,
+                   "reassembly buffers in use at once (each --dpi-window bytes)")
+        ->capture_default_str()
+        ->check(CLI::Range(1u, 1u << 20));
+    app.add_option("--max-string", c.dpi.max_string,
+                   "longest application string kept (bytes, after escaping)")
+        ->capture_default_str()
+        ->check(CLI::Range(16u, 4096u));
+    app.add_option("--v9-string-length", c.v9_string_length,
+                   "NetFlow v9: fixed length of string fields (cut or zero-padded)")
+        ->capture_default_str()
+        ->check(CLI::Range(4u, 1024u));
     app.add_option("--stats", c.stats_file, "write counters as JSON to FILE at exit (- = stderr)");
     app.add_flag("-q,--quiet", c.quiet, "no summary on stderr at exit");
     app.add_flag("--list-fields")->description("print the export templates (markdown) and exit");
@@ -178,6 +225,14 @@ Config parse_command_line(int argc, char** argv) {
         if (c.capture.file.empty() && c.capture.iface.empty())
             throw CLI::ValidationError("input", "give -r FILE or -i IFACE");
         c.key_fields = parse_key_fields(c.key);
+        c.dpi.tls = c.dpi.http = c.dpi.dns = false;
+        if (!c.no_dpi) {
+            for (const auto& d : c.dpi_list) {
+                if (d == "tls") c.dpi.tls = true;
+                if (d == "http") c.dpi.http = true;
+                if (d == "dns") c.dpi.dns = true;
+            }
+        }
     } catch (const CLI::CallForHelp&) {
         fmt::print("{}", app.help());
         std::exit(0);

@@ -5,7 +5,8 @@
 #include <string>
 #include <vector>
 
-#include "probe/capture/pcap_source.hpp"
+#include "dpi/dpi.hpp"
+#include "probe/capture/source.hpp"
 #include "probe/net/flow_key.hpp"
 
 namespace tapflow {
@@ -25,6 +26,10 @@ struct Config {
     double template_refresh_s = 600;
     uint32_t template_packets = 20;
     uint32_t ring_size = 1u << 16;
+    std::vector<std::string> dpi_list{"tls", "http", "dns"};
+    bool no_dpi = false;
+    DpiConfig dpi;
+    uint32_t v9_string_length = 64;
     std::string stats_file;
     bool quiet = false;
 };

@@ -16,6 +16,8 @@ enum class EndReason : uint8_t {
     lack_of_resources = 5,
 };
 
+struct L7Data;
+
 struct FlowRecord {
     FlowKey key;           // key fields; ToS/VLAN are zero here when they are not key fields
     uint64_t packets = 0;
@@ -30,6 +32,8 @@ struct FlowRecord {
     uint8_t max_ttl = 0;
     EndReason end_reason = EndReason::idle;
     uint8_t pad = 0;
+    uint32_t aux = 0;         // the flow entry's DPI state when it ended (worker side only)
+    L7Data* l7 = nullptr;     // application values, owned by the record (freed by the exporter)
 };
 
 }  // namespace tapflow

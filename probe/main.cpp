@@ -59,9 +59,16 @@ std::string stats_json(const Worker& w, const CaptureStats& cs,
         const auto& src = w.cache().counters();
         TAPFLOW_CACHE_COUNTERS(TAPFLOW_JSON)
     }
-    fmt::format_to(out, ",\"flows_in_cache\":{}}},\"capture\":{{\"received\":{},\"dropped\":{},"
+    fmt::format_to(out, ",\"flows_in_cache\":{}}},\"dpi\":{{", w.cache().size());
+    sep = "";
+    {
+        const DpiCounters none{};
+        const auto& src = w.dpi() ? w.dpi()->counters() : none;
+        TAPFLOW_DPI_COUNTERS(TAPFLOW_JSON)
+    }
+    fmt::format_to(out, "}},\"capture\":{{\"received\":{},\"dropped\":{},"
                         "\"if_dropped\":{},\"filtered\":{}}},\"exporters\":[",
-                   w.cache().size(), cs.received, cs.dropped, cs.if_dropped, cs.filtered);
+                   cs.received, cs.dropped, cs.if_dropped, cs.filtered);
     const char* esep = "";
     for (const auto& e : exps) {
         fmt::format_to(out, "{}{{\"uri\":\"{}\"", esep, e->destination().uri);
@@ -101,6 +108,7 @@ int main(int argc, char** argv) {
     eo.domain = cfg.domain;
     eo.template_interval_ns = to_ns(cfg.template_refresh_s);
     eo.template_packets = cfg.template_packets;
+    eo.v9_string_length = static_cast<uint16_t>(cfg.v9_string_length);
 
     // Open every destination before reading a packet, so a bad host or path fails at once.
     std::vector<std::unique_ptr<Exporter>> exporters;
@@ -127,7 +135,7 @@ int main(int argc, char** argv) {
     std::unique_ptr<Worker> worker;
     try {
         worker = std::make_unique<Worker>(ifindex, cc, ring, !source->live(),
-                                          source->live() ? nullptr : &boot_ns);
+                                          source->live() ? nullptr : &boot_ns, &cfg.dpi);
     } catch (const std::exception& e) {
         fmt::print(stderr, "tapflow: cannot allocate a flow cache of {} flows: {}\n", cfg.max_flows,
                    e.what());

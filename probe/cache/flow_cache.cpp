@@ -38,16 +38,18 @@ struct alignas(64) FlowCache::Entry {
     uint64_t first_ns;
     uint64_t last_ns;
     uint64_t touch_ns;  // clock at the last update (orders the idle/ending lists)
-    uint64_t start_ns;  // clock at creation (orders the active list)
     uint32_t touch_prev, touch_next;
-    uint32_t active_prev, active_next;
+    uint32_t active_prev, active_next;  // ordered by creation; active timeout from first_ns
     uint32_t home;      // home bucket
+    uint32_t aux;       // DPI state (opaque here)
+    uint32_t seq0;      // DPI: TCP stream start
     uint16_t vlan;
     uint8_t tos;
     uint8_t tcp_flags;
     uint8_t min_ttl;
     uint8_t max_ttl;
     List list;
+    uint8_t dpi_flags;
 };
 static_assert(sizeof(FlowCache::Entry) <= 128, "flow entries must stay within two cache lines");
 
@@ -134,7 +136,9 @@ uint32_t FlowCache::insert(const FlowKey& k, uint64_t h, uint64_t now_ns) {
     e.first_ns = UINT64_MAX;
     e.last_ns = 0;
     e.touch_ns = now_ns;
-    e.start_ns = now_ns;
+    e.aux = 0;
+    e.seq0 = 0;
+    e.dpi_flags = 0;
     e.home = static_cast<uint32_t>(home);
     e.tcp_flags = 0;
     e.min_ttl = 255;
@@ -198,6 +202,7 @@ void FlowCache::remove(uint32_t idx, uint64_t now_ns, EndReason reason) {
     r.min_ttl = e.min_ttl;
     r.max_ttl = e.max_ttl;
     r.end_reason = reason;
+    r.aux = e.aux;
     switch (reason) {
         case EndReason::idle: ++c_.expired_idle; break;
         case EndReason::active: ++c_.expired_active; break;
@@ -238,14 +243,14 @@ bool FlowCache::expired(const Entry& e, uint64_t now_ns, EndReason& why) const {
         why = EndReason::idle;
         return true;
     }
-    if (now_ns - e.start_ns > cfg_.active_timeout_ns) {
+    if (now_ns > e.first_ns && now_ns - e.first_ns > cfg_.active_timeout_ns) {
         why = EndReason::active;
         return true;
     }
     return false;
 }
 
-void FlowCache::update(const PacketInfo& p, uint64_t now_ns) {
+FlowCache::Hit FlowCache::update(const PacketInfo& p, uint64_t now_ns) {
     FlowKey k = p.key;
     if (!cfg_.key.tos) k.tos = 0;
     if (!cfg_.key.vlan) k.vlan = 0;
@@ -283,8 +288,7 @@ void FlowCache::update(const PacketInfo& p, uint64_t now_ns) {
     unlink_touch(idx);
     if (k.proto == 6 && (p.tcp_flags & (kTcpFin | kTcpRst))) e.list = List::ending;
     push_touch(idx);
-
-    if (now_ns >= next_expire_ns_) expire(now_ns);
+    return Hit{&e.aux, &e.seq0, &e.dpi_flags};
 }
 
 void FlowCache::expire(uint64_t now_ns) {
@@ -294,8 +298,10 @@ void FlowCache::expire(uint64_t now_ns) {
     while (touch_[0].head != kNil &&
            now_ns - entries_[touch_[0].head].touch_ns > cfg_.inactive_timeout_ns)
         remove(touch_[0].head, now_ns, EndReason::idle);
-    while (active_.head != kNil &&
-           now_ns - entries_[active_.head].start_ns > cfg_.active_timeout_ns)
+    // Creation order: first_ns grows along the list except for packets older than the clock,
+    // which a hit check catches (expired()), so stopping at the first young head is safe.
+    while (active_.head != kNil && now_ns > entries_[active_.head].first_ns &&
+           now_ns - entries_[active_.head].first_ns > cfg_.active_timeout_ns)
         remove(active_.head, now_ns, EndReason::active);
     next_expire_ns_ = now_ns + kTimerTickNs;
 }

@@ -45,8 +45,15 @@ public:
     FlowCache(const FlowCache&) = delete;
     FlowCache& operator=(const FlowCache&) = delete;
 
+    // Per-flow fields the cache keeps for the DPI step and hands back on every update.
+    struct Hit {
+        uint32_t* aux;   // opaque DPI state, 0 for a new flow; copied into the record at the end
+        uint32_t* seq0;
+        uint8_t* dpi_flags;
+    };
     // Account one decoded packet; `now_ns` is the worker clock (monotonic max of packet times).
-    void update(const PacketInfo& p, uint64_t now_ns);
+    // Timers are not run here: call expire_if_due() after the packet is fully handled.
+    Hit update(const PacketInfo& p, uint64_t now_ns);
     // Expire what the timers say is due at `now_ns`. Cheap when nothing is due.
     void expire(uint64_t now_ns);
     void expire_if_due(uint64_t now_ns) {

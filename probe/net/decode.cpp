@@ -389,6 +389,7 @@ DecodeResult Decoder::decode(LinkType link, const uint8_t* d, uint32_t len, Pack
     out.bytes_l3 = ip.bytes;
     out.ttl = ip.ttl;
     out.tcp_flags = 0;
+    out.tcp_seq = 0;
     out.payload = nullptr;
     out.payload_len = 0;
 
@@ -418,6 +419,7 @@ DecodeResult Decoder::decode(LinkType link, const uint8_t* d, uint32_t len, Pack
                         break;
                     }
                     out.tcp_flags = flags;
+                    out.tcp_seq = r.peek<uint32_t>(o + 4);
                     hdr = (doff >> 4) * 4u;
                 } else if (ip.proto == 132) {
                     hdr = 12;

@@ -32,6 +32,7 @@ struct PacketInfo {
     uint16_t vlan = 0;         // outermost 802.1Q/802.1ad id of the outermost L2 header
     uint8_t tcp_flags = 0;
     uint8_t ttl = 0;
+    uint32_t tcp_seq = 0;              // TCP sequence number (DPI reassembly)
     const uint8_t* payload = nullptr;  // transport payload (first fragments only), for DPI
     uint32_t payload_len = 0;
 };
