@@ -101,6 +101,7 @@ Parse Dpi::parse_stream(Slot& s, std::span<const uint8_t> data) {
         case Kind::dns_udp: return parse_dns(data, out, cfg_.max_string);
         case Kind::tcp_pending: {
             Kind k;
+            if (data.size() < 6) return Parse::need_more;
             if (!classify(data, cfg_, k)) return Parse::not_mine;
             s.kind = k;
             return parse_stream(s, data);
@@ -153,6 +154,9 @@ void Dpi::inspect(const PacketInfo& p, uint32_t& state, uint32_t& seq0, uint8_t&
         flags |= kDpiSeq0Known;
     }
     if (p.payload_len == 0) return;
+    // TCP keep-alive probes carry 0 or 1 garbage byte and no message starts with fewer than 6
+    // bytes that tell TLS or HTTP apart: wait for a real segment before deciding.
+    if (state == kDpiNone && proto == 6 && p.payload_len < 6 && !(flags & kDpiSeq0Known)) return;
     if (state == kDpiNone) {
         Kind kind;
         const bool dns_port = p.key.sport == 53 || p.key.dport == 53;
@@ -165,8 +169,9 @@ void Dpi::inspect(const PacketInfo& p, uint32_t& state, uint32_t& seq0, uint8_t&
             if (cfg_.dns && dns_port) {
                 mine = true;
                 kind = Kind::dns_tcp;
-            } else if ((flags & kDpiSeq0Known) && p.tcp_seq != seq0) {
-                // The first bytes of the stream have not arrived yet (reordering): wait for them.
+            } else if ((flags & kDpiSeq0Known) && (p.tcp_seq != seq0 || p.payload_len < 6)) {
+                // The first bytes of the stream have not arrived yet (reordering), or too few to
+                // tell TLS from HTTP: collect them and decide when there are enough.
                 mine = cfg_.tls || cfg_.http;
                 kind = Kind::tcp_pending;
             } else {

@@ -1,6 +1,7 @@
-// Strings from packets are validated before they reach an encoder (DPI issue): printable ASCII
-// is kept, a backslash becomes "\\", every other byte "\xHH", and the result is cut at max_len
-// bytes without splitting an escape. The output is therefore valid UTF-8 and safe in JSON (after
+// Strings from packets are validated before they reach an encoder (DPI issue): a value ends at
+// its first NUL byte (as Wireshark and C-string collectors show it, and so a NUL cannot smuggle a
+// second value), printable ASCII is kept, a backslash becomes "\\", every other byte "\xHH",
+// and the result is cut at max_len bytes without splitting an escape. The output is therefore valid UTF-8 and safe in JSON (after
 // its own quoting), IPFIX and NetFlow v9, whatever a sender put in the packet.
 #pragma once
 
@@ -16,6 +17,7 @@ inline std::string clean_string(std::string_view in, size_t max_len) {
     std::string out;
     out.reserve(in.size() < max_len ? in.size() : max_len);
     for (unsigned char c : in) {
+        if (c == 0) break;
         if (c >= 0x20 && c < 0x7F && c != '\\') {
             if (out.size() + 1 > max_len) break;
             out.push_back(static_cast<char>(c));

@@ -124,6 +124,33 @@ inline constexpr Ie kV9V6[] = {
     Ie::flowEndReason, Ie::packetDeltaCount, Ie::octetDeltaCount, Ie::flowStartSysUpTime,
     Ie::flowEndSysUpTime};
 
+// Numbering of the application IEs on the wire. cert (default): IANA HTTP IEs + CERT PEN 6871
+// for SNI and DNS (YAF, super_mediator, ipfixDump). ntop: nProbe/ntopng PEN 35632 numbers for all
+// of them (as Wireshark's cflow dissector names them: SSL_SERVER_NAME 188, HTTP_URL 180, ...).
+enum class L7Vocabulary : uint8_t { cert, ntop };
+struct WireId {
+    uint16_t id;
+    uint32_t pen;
+};
+constexpr WireId wire_id(Ie ie, L7Vocabulary v) {
+    constexpr uint32_t kNtop = 35632;
+    if (v == L7Vocabulary::ntop) {
+        switch (ie) {
+            case Ie::sslServerName: return {188, kNtop};
+            case Ie::httpRequestMethod: return {360, kNtop};
+            case Ie::httpRequestHost: return {187, kNtop};
+            case Ie::httpRequestTarget: return {180, kNtop};
+            case Ie::httpUserAgent: return {183, kNtop};
+            case Ie::httpStatusCode: return {181, kNtop};
+            case Ie::dnsQName: return {205, kNtop};
+            case Ie::dnsQRType: return {207, kNtop};
+            case Ie::dnsResponseCode: return {208, kNtop};
+            default: break;
+        }
+    }
+    return {info(ie).id, info(ie).pen};
+}
+
 // Extra fields of the records of flows with application values, one layout per kind of flow,
 // appended to the base layout (separate templates, so plain flows carry no empty strings).
 enum class L7Shape : uint8_t { none, tls, http_request, http_response, dns_query, dns_response };

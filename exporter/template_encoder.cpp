@@ -111,7 +111,7 @@ private:
 
     size_t template_size(int t) const {
         size_t n = 4;
-        for (Ie ie : layouts_[t]) n += info(ie).pen ? 8 : 4;
+        for (Ie ie : layouts_[t]) n += wire_id(ie, opt_.l7_vocabulary).pen ? 8 : 4;
         return n;
     }
 
@@ -208,7 +208,7 @@ private:
             push16(static_cast<uint16_t>(kFirstTemplate + t));
             push16(static_cast<uint16_t>(layouts_[t].size()));
             for (Ie ie : layouts_[t]) {
-                const InfoElement& e = info(ie);
+                const WireId e = wire_id(ie, opt_.l7_vocabulary);
                 push16(e.pen ? (e.id | 0x8000) : e.id);
                 push16(wire_length(ie));
                 if (e.pen) {

@@ -215,6 +215,11 @@ Config parse_command_line(int argc, char** argv) {
                    "NetFlow v9: fixed length of string fields (cut or zero-padded)")
         ->capture_default_str()
         ->check(CLI::Range(4u, 1024u));
+    app.add_option("--l7-ies", c.l7_ies,
+                   "numbering of TLS/HTTP/DNS fields in v9/IPFIX: cert (IANA HTTP + CERT PEN 6871, "
+                   "as YAF) or ntop (nProbe/ntopng PEN 35632)")
+        ->check(CLI::IsMember({"cert", "ntop"}))
+        ->capture_default_str();
     app.add_option("--stats", c.stats_file, "write counters as JSON to FILE at exit (- = stderr)");
     app.add_flag("-q,--quiet", c.quiet, "no summary on stderr at exit");
     app.add_flag("--list-fields")->description("print the export templates (markdown) and exit");

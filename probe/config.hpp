@@ -30,6 +30,7 @@ struct Config {
     bool no_dpi = false;
     DpiConfig dpi;
     uint32_t v9_string_length = 64;
+    std::string l7_ies = "cert";
     std::string stats_file;
     bool quiet = false;
 };

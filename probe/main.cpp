@@ -109,6 +109,7 @@ int main(int argc, char** argv) {
     eo.template_interval_ns = to_ns(cfg.template_refresh_s);
     eo.template_packets = cfg.template_packets;
     eo.v9_string_length = static_cast<uint16_t>(cfg.v9_string_length);
+    eo.l7_vocabulary = cfg.l7_ies == "ntop" ? L7Vocabulary::ntop : L7Vocabulary::cert;
 
     // Open every destination before reading a packet, so a bad host or path fails at once.
     std::vector<std::unique_ptr<Exporter>> exporters;
