@@ -85,8 +85,9 @@ void Exporter::close(uint64_t now_ns) {
 }
 
 ExportThread::ExportThread(std::vector<std::unique_ptr<Exporter>>& exporters,
-                           SpscRing<FlowRecord>& ring, const std::atomic<uint64_t>& boot_ns)
-    : exporters_(exporters), ring_(ring), boot_ns_(boot_ns) {}
+                           SpscRing<FlowRecord>& ring, const std::atomic<uint64_t>& boot_ns,
+                           bool flush_when_quiet)
+    : exporters_(exporters), ring_(ring), boot_ns_(boot_ns), flush_when_quiet_(flush_when_quiet) {}
 
 ExportThread::~ExportThread() {
     if (thread_.joinable()) finish();
@@ -137,7 +138,8 @@ void ExportThread::run() {
         if (done) break;  // the worker pushed its last record before setting done_
         // Send a partly filled message once the ring has been quiet for 1 ms, so a collector
         // sees flows promptly without tiny messages while records are still streaming in.
-        if (pending && Clock::now() - quiet_since >= std::chrono::milliseconds(1)) {
+        if (pending && flush_when_quiet_ &&
+            Clock::now() - quiet_since >= std::chrono::milliseconds(1)) {
             for (auto& e : exporters_) e->flush(clock_ns_);
             pending = false;
         }

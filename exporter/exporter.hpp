@@ -51,8 +51,11 @@ class ExportThread {
 public:
     // boot_ns: set by the worker (first packet time, or start time when live) before it pushes
     // its first record; read once, with the first record, as the exporters' sysUpTime origin.
+    // flush_when_quiet: send a partly filled message once the ring has been empty for 1 ms
+    // (live capture, so collectors see flows promptly). Off for files: messages then depend only
+    // on the records, so the same file gives byte-identical exports.
     ExportThread(std::vector<std::unique_ptr<Exporter>>& exporters, SpscRing<FlowRecord>& ring,
-                 const std::atomic<uint64_t>& boot_ns);
+                 const std::atomic<uint64_t>& boot_ns, bool flush_when_quiet);
     ~ExportThread();
     void start();
     // Call after the worker pushed its last record: drains the ring, flushes, closes, joins.
@@ -68,6 +71,7 @@ private:
     SpscRing<FlowRecord>& ring_;
     const std::atomic<uint64_t>& boot_ns_;
     bool boot_set_ = false;
+    bool flush_when_quiet_;
     std::atomic<bool> done_{false};
     std::thread thread_;
     uint64_t clock_ns_ = 0;

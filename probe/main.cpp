@@ -142,7 +142,7 @@ int main(int argc, char** argv) {
                    e.what());
         return 1;
     }
-    ExportThread export_thread(exporters, ring, boot_ns);
+    ExportThread export_thread(exporters, ring, boot_ns, source->live());
     export_thread.start();
 
     g_source = source.get();
