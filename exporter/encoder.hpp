@@ -22,7 +22,7 @@ struct EncoderOptions {
     uint32_t domain = 0;               // v9 source ID / IPFIX observation domain ID
     uint64_t template_interval_ns = 600ull * 1'000'000'000;
     uint32_t template_packets = 20;    // re-send templates after this many messages
-    uint16_t v9_string_length = 64;
+    uint16_t v9_string_length = 128;
     L7Vocabulary l7_vocabulary = L7Vocabulary::cert;    // v9 has no variable-length fields: strings are cut/padded
     uint64_t boot_ns = 0;              // origin of v5/v9 sysUpTime (exporter "boot"), see set_boot_ns
 };

@@ -106,12 +106,28 @@ private:
     uint16_t wire_length(Ie ie) const {
         const uint16_t l = info(ie).length;
         if (l != kVariableLength) return l;
-        return ipfix_ ? kVariableLength : opt_.v9_string_length;
+        if (ipfix_) return kVariableLength;
+        return v9_len(ie);
+    }
+
+    // v9 fixed string lengths: methods are short tokens, every other string gets the option.
+    uint16_t v9_len(Ie ie) const {
+        return ie == Ie::httpRequestMethod ? std::min<uint16_t>(16, opt_.v9_string_length)
+                                           : opt_.v9_string_length;
+    }
+
+    // NetFlow v9 has no enterprise numbers: its vendor fields are plain type numbers. nProbe's
+    // convention (type = 57472 + its PEN 35632 element id), which Wireshark and ntopng read, is
+    // the only one in use, so v9 always numbers non-IANA fields that way.
+    WireId on_wire(Ie ie) const {
+        if (ipfix_) return wire_id(ie, opt_.l7_vocabulary);
+        const WireId w = wire_id(ie, L7Vocabulary::ntop);
+        return w.pen ? WireId{static_cast<uint16_t>(57472 + w.id), 0} : w;
     }
 
     size_t template_size(int t) const {
         size_t n = 4;
-        for (Ie ie : layouts_[t]) n += wire_id(ie, opt_.l7_vocabulary).pen ? 8 : 4;
+        for (Ie ie : layouts_[t]) n += on_wire(ie).pen ? 8 : 4;
         return n;
     }
 
@@ -121,7 +137,7 @@ private:
         for (Ie ie : layouts_[t]) {
             if (info(ie).length != kVariableLength) continue;
             if (!ipfix_) {
-                n += opt_.v9_string_length;
+                n += v9_len(ie);
             } else {
                 const size_t l = string_value(ie, r).size();
                 n += l + (l < 255 ? 1 : 3);
@@ -174,7 +190,7 @@ private:
                 std::memcpy(p, v.data(), l);
                 p += l;
             } else {
-                const size_t n = opt_.v9_string_length;
+                const size_t n = v9_len(ie);
                 const size_t l = std::min(v.size(), n);
                 std::memcpy(p, v.data(), l);
                 std::memset(p + l, 0, n - l);
@@ -208,7 +224,7 @@ private:
             push16(static_cast<uint16_t>(kFirstTemplate + t));
             push16(static_cast<uint16_t>(layouts_[t].size()));
             for (Ie ie : layouts_[t]) {
-                const WireId e = wire_id(ie, opt_.l7_vocabulary);
+                const WireId e = on_wire(ie);
                 push16(e.pen ? (e.id | 0x8000) : e.id);
                 push16(wire_length(ie));
                 if (e.pen) {

@@ -29,7 +29,7 @@ struct Config {
     std::vector<std::string> dpi_list{"tls", "http", "dns"};
     bool no_dpi = false;
     DpiConfig dpi;
-    uint32_t v9_string_length = 64;
+    uint32_t v9_string_length = 128;
     std::string l7_ies = "cert";
     std::string stats_file;
     bool quiet = false;
