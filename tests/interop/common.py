@@ -7,6 +7,7 @@ import csv
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -14,6 +15,7 @@ import tempfile
 import time
 
 SKIP = 77
+signal.signal(signal.SIGPIPE, signal.SIG_DFL)   # quiet when piped into head
 
 
 def skip(reason):
