@@ -121,6 +121,8 @@ private:
     // the only one in use, so v9 always numbers non-IANA fields that way.
     WireId on_wire(Ie ie) const {
         if (ipfix_) return wire_id(ie, opt_.l7_vocabulary);
+        const WireId iana = wire_id(ie, L7Vocabulary::cert);
+        if (!iana.pen && opt_.l7_vocabulary == L7Vocabulary::cert) return iana;
         const WireId w = wire_id(ie, L7Vocabulary::ntop);
         return w.pen ? WireId{static_cast<uint16_t>(57472 + w.id), 0} : w;
     }
