@@ -30,6 +30,7 @@ size_t read_name(std::span<const uint8_t> m, size_t off, std::string& name) {
         }
         if (len & 0xC0) return 0;  // 0x40/0x80: extended label types, not used for names
         if (len == 0) {
+            if (wire_len + 1 > kMaxName) return 0;  // the terminating zero counts (RFC 1035 §2.3.4)
             if (!end_after) end_after = off + 1;
             break;
         }

@@ -156,7 +156,9 @@ void Dpi::inspect(const PacketInfo& p, uint32_t& state, uint32_t& seq0, uint8_t&
     if (p.payload_len == 0) return;
     // TCP keep-alive probes carry 0 or 1 garbage byte and no message starts with fewer than 6
     // bytes that tell TLS or HTTP apart: wait for a real segment before deciding.
-    if (state == kDpiNone && proto == 6 && p.payload_len < 6 && !(flags & kDpiSeq0Known)) return;
+    if (state == kDpiNone && proto == 6 && p.payload_len < 6 && !(flags & kDpiSeq0Known) &&
+        p.key.sport != 53 && p.key.dport != 53)
+        return;
     if (state == kDpiNone) {
         Kind kind;
         const bool dns_port = p.key.sport == 53 || p.key.dport == 53;

@@ -72,7 +72,7 @@ private:
         uint32_t base = 0;   // TCP sequence number of the stream's first byte
         uint32_t have = 0;   // contiguous bytes from base
         uint32_t next_free = 0;
-        uint8_t packets = 0;
+        uint32_t packets = 0;
         Kind kind = Kind::tls;
         bool finished = false;
     };

@@ -51,7 +51,7 @@ Parse parse_http_request(std::span<const uint8_t> s, L7Data& out, size_t max_str
     const std::string_view version = sp2 > sp1 ? line.substr(sp2 + 1) : std::string_view();
     if (!version.starts_with("HTTP/")) return Parse::not_mine;
     out.app = AppId::http;
-    out.http_method = clean_string(line.substr(0, sp1), 32);
+    out.http_method = clean_string(line.substr(0, sp1), std::min<size_t>(32, max_string));
     out.http_target = clean_string(trim(target), max_string);
 
     // Header fields until the empty line; a line starting with SP/HT continues the previous one.

@@ -57,11 +57,14 @@ void extensions(ByteReader& r, L7Data& out, bool client, size_t max_string) {
             out.alpn = clean_string(alpn, max_string);
         } else if (type == kExtSupportedVersions) {
             if (client) {
+                // RFC 8446 §4.2.1: when present, supported_versions replaces legacy_version.
                 const uint8_t vlen = x.read<uint8_t>();
+                uint16_t best = 0;
                 for (size_t i = 0; i + 2 <= vlen && x.ok(); i += 2) {
                     const uint16_t v = x.read<uint16_t>();
-                    if (x.ok() && !is_grease(v) && v > out.tls_offered) out.tls_offered = v;
+                    if (x.ok() && !is_grease(v) && v > best) best = v;
                 }
+                if (best) out.tls_offered = best;
             } else {
                 const uint16_t v = x.read<uint16_t>();
                 if (x.ok()) out.tls_negotiated = v;
@@ -121,7 +124,7 @@ Parse parse_tls(std::span<const uint8_t> s, L7Data& out, size_t max_string) {
     r.skip(sid);
     if (type == kClientHello) {
         out.app = AppId::tls;
-        if (r.ok() || legacy) out.tls_offered = std::max(out.tls_offered, legacy);
+        if (legacy) out.tls_offered = legacy;  // supported_versions below may replace it
         const uint16_t cs = r.read<uint16_t>();
         r.skip(cs);
         const uint8_t comp = r.read<uint8_t>();
