@@ -615,11 +615,11 @@ TEST_CASE("TLS ClientHello: SNI, ALPN and offered version, GREASE ignored", "[dp
 }
 
 TEST_CASE("TLS ClientHello: supported_versions replaces the legacy version",
-          "[dpi][tls][!shouldfail]") {
+          "[dpi][tls]") {
     // l7.hpp: tls_offered is the "highest version offered (supported_versions, else legacy)",
     // and RFC 8446 §4.2.1 says legacy_version is not used when the extension is present.
-    // parse_tls (tls.cpp) takes max(legacy_version, supported_versions) instead, so a hello with
-    // legacy 0x0303 and supported_versions {0x0302, 0x0301} reports 0x0303.
+    // Regression: parse_tls once took max(legacy_version, supported_versions), so a hello with
+    // legacy 0x0303 and supported_versions {0x0302, 0x0301} reported 0x0303.
     // Expected: 0x0302; actual: 0x0303.
     HelloSpec h;
     h.exts = {client_versions_ext({kGrease, 0x0302, 0x0301})};
@@ -1157,11 +1157,9 @@ TEST_CASE("HTTP through Dpi: first segment shorter than the method, after a SYN"
     }
 }
 
-TEST_CASE("HTTP through Dpi: the method is cut at max_string", "[dpi][http][!shouldfail]") {
-    // looks_http_request accepts a first segment "DELETE" (a 6-byte prefix of "DELETE "); the
-    // method parse_http_request then takes is the whole token before the first space, cut by
-    // clean_string(..., 32) — not by max_string. With max_string 16 (the CLI minimum) the
-    // exported method is 32 bytes ("DELETEAAAA..."). Expected: at most max_string bytes.
+TEST_CASE("HTTP through Dpi: the method is cut at max_string", "[dpi][http]") {
+    // Regression: looks_http_request accepts a first segment "DELETE" (a 6-byte prefix of
+    // "DELETE "); the method was once cut at a fixed 32 bytes, not at max_string.
     DpiConfig cfg;
     cfg.max_string = 16;
     Dpi dpi(cfg);
@@ -1397,11 +1395,9 @@ TEST_CASE("DNS malicious messages", "[dpi][dns]") {
     }
 }
 
-TEST_CASE("DNS: a name of 256 octets on the wire is refused", "[dpi][dns][!shouldfail]") {
-    // RFC 1035 §2.3.4 / §3.1: a name is at most 255 octets including the root label. read_name
-    // (dns.cpp) counts label bytes without the final zero and refuses only wire_len > 255, so
-    // labels 63.63.63.62 (255 + 1 = 256 octets, 254 characters) are accepted.
-    // Expected: no qname (as for any longer name); actual: the 254-character name.
+TEST_CASE("DNS: a name of 256 octets on the wire is refused", "[dpi][dns]") {
+    // RFC 1035 §2.3.4 / §3.1: a name is at most 255 octets including the root label.
+    // Regression: read_name once left the final zero out of the count and took 256 octets.
     const std::string l63(63, 'x');
     const std::string name = l63 + "." + l63 + "." + l63 + "." + std::string(62, 'y');
     REQUIRE(dns_name(name).size() == 256);
@@ -1515,13 +1511,10 @@ Run dns_tcp_split(const Bytes& m, bool syn, const std::vector<size_t>& at, bool 
 }  // namespace
 
 TEST_CASE("DNS through Dpi over TCP, no SYN: a short first segment is the length prefix",
-          "[dpi][dns][!shouldfail]") {
-    // Without a SYN, Dpi::inspect ignores a first TCP payload of fewer than 6 bytes (the
-    // keep-alive rule of eb2a693), also on port 53. A DNS/TCP sender that writes the 2-byte
-    // length on its own (or a segment boundary inside the first 6 bytes) then has its stream
-    // start taken from the *next* segment, so the length prefix is read from the DNS header
-    // (id 0xBEEF here) and the message is never found. Expected: the question and rcode;
-    // actual: no values (the flow gives up at the packet limit).
+          "[dpi][dns]") {
+    // Without a SYN, Dpi::inspect waits for a first TCP payload of at least 6 bytes (keep-alive
+    // probes), but not on port 53: a DNS/TCP sender may write the 2-byte length on its own.
+    // Regression: the rule once applied to port 53 too and the message was never found.
     const Bytes m = tcp_prefixed(dns_response("tcp.example.net", 15, 3));
     for (auto at : std::vector<std::vector<size_t>>{{2}, {1}, {1, 2}, {5}}) {
         CAPTURE(at);
@@ -1836,12 +1829,9 @@ TEST_CASE("Dpi: max_packets ends a flow's inspection", "[dpi]") {
     }
 }
 
-TEST_CASE("Dpi: max_packets above 255 still ends inspection", "[dpi][!shouldfail]") {
-    // Slot::packets is a uint8_t (dpi.hpp) compared with the uint32_t DpiConfig::max_packets, and
-    // Dpi's constructor clamps max_packets only from below. The CLI allows at most 255, but a
-    // DpiConfig built any other way with max_packets > 255 makes the counter wrap at 256, so a
-    // flow that never completes is inspected (and holds a reassembly buffer) forever.
-    // Expected: gave up after 300 packets; actual: still inspecting after 400.
+TEST_CASE("Dpi: max_packets above 255 still ends inspection", "[dpi]") {
+    // Regression: Slot::packets was once a uint8_t, so max_packets > 255 (possible through
+    // DpiConfig, not the CLI) wrapped and a flow that never completes was inspected forever.
     DpiConfig cfg;
     cfg.max_packets = 300;
     Dpi dpi(cfg);
