@@ -46,8 +46,10 @@ public:
             if (!(announced_ & (1u << t))) need += 4 + template_size(t);
             return buf_.size() + need <= opt_.mtu;
         };
-        if (!room() && records_ > 0) {
-            flush(now_ns);
+        // Full, or (small --mtu) the templates leave no room: send what is there, templates
+        // alone if need be, and start a new message (which may itself begin with templates).
+        for (int i = 0; i < 2 && !room() && (records_ > 0 || template_records_ > 0); ++i) {
+            send(now_ns);
             begin(now_ns);
         }
         if (!(announced_ & (1u << t))) {
@@ -70,6 +72,11 @@ public:
 
     void flush(uint64_t now_ns) override {
         if (buf_.empty() || records_ == 0) return;  // templates alone wait for the next record
+        send(now_ns);
+    }
+
+private:
+    void send(uint64_t now_ns) {
         close_set();
         const uint64_t secs = export_seconds(now_ns);
         uint8_t* p = buf_.data();
@@ -90,6 +97,9 @@ public:
             sequence_ += 1;
         }
         sink_({buf_.data(), buf_.size()}, records_);
+        // A message of templates alone (they left no room for a record) is followed by data,
+        // not by the same templates again.
+        templates_just_sent_ = records_ == 0;
         ++messages_since_templates_;
         buf_.clear();
         records_ = 0;
@@ -97,7 +107,6 @@ public:
         set_open_ = -1;
     }
 
-private:
     void push16(uint16_t v) {
         buf_.push_back(static_cast<uint8_t>(v >> 8));
         buf_.push_back(static_cast<uint8_t>(v));
@@ -208,8 +217,10 @@ private:
         records_ = 0;
         template_records_ = 0;
         set_open_ = -1;
-        const bool due = !templates_ever_ || messages_since_templates_ >= opt_.template_packets ||
-                         now_ns - last_templates_ns_ >= opt_.template_interval_ns;
+        const bool due = !templates_just_sent_ &&
+                         (!templates_ever_ || messages_since_templates_ >= opt_.template_packets ||
+                          now_ns - last_templates_ns_ >= opt_.template_interval_ns);
+        templates_just_sent_ = false;
         if (!due) return;
         announced_ = 0;
         write_template_set(0, 1);  // 256 and 257 together, as collectors expect at start
@@ -265,6 +276,7 @@ private:
     uint64_t msg_now_ns_ = 0;
     uint64_t sequence_ = 0;
     bool templates_ever_ = false;
+    bool templates_just_sent_ = false;
     uint32_t announced_ = 0;  // templates sent since the last refresh
     uint32_t messages_since_templates_ = 0;
     uint64_t last_templates_ns_ = 0;

@@ -15,7 +15,8 @@ class V5Encoder final : public Encoder {
 public:
     V5Encoder(const EncoderOptions& o, MessageSink sink)
         : Encoder(o.boot_ns), opt_(o), sink_(std::move(sink)),
-          max_records_(std::clamp<size_t>((o.mtu - kHeader) / kRecord, 1, kMaxRecords)) {
+          max_records_(std::clamp<size_t>(o.mtu > kHeader ? (o.mtu - kHeader) / kRecord : 1, 1,
+                                          kMaxRecords)) {
         buf_.resize(kHeader + kMaxRecords * kRecord);
     }
 

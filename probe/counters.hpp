@@ -27,7 +27,7 @@
     X(trunc_ipv6_ext, "IPv6 extension header chain cut by the capture length")            \
     X(ipv6_ext_too_deep, "IPv6 extension header chain longer than 32 headers")            \
     X(ipv6_jumbo, "IPv6 payload length 0 (jumbogram or TSO), counted as 40 bytes")        \
-    X(trunc_l4, "transport header cut short: ports 0, no TCP flags")                      \
+    X(trunc_l4, "transport header cut: ports 0 (< 4 bytes) or no TCP flags (< 14 bytes)")    \
     X(trunc_tunnel, "tunnel header cut short: flow is the outer packet")                  \
     X(tunnel_too_deep, "more than 16 nested tunnels: flow is the 16th header")            \
     X(tunnels, "packets whose flow is an inner (tunnelled) IP header")                    \

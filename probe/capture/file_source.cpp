@@ -73,6 +73,17 @@ FileSource::FileSource(const std::string& path, const std::string& bpf) : path_(
     map_ = static_cast<const uint8_t*>(m);
     madvise(m, size_, MADV_SEQUENTIAL);
 
+    try {
+        check_header();
+    } catch (...) {
+        munmap(const_cast<uint8_t*>(map_), size_);
+        map_ = nullptr;
+        throw;
+    }
+}
+
+void FileSource::check_header() {
+    const std::string& path = path_;
     const uint32_t magic = rd32(map_, false);
     if (magic == kPcapngShb) {
         pcapng_ = true;
@@ -80,14 +91,13 @@ FileSource::FileSource(const std::string& path, const std::string& bpf) : path_(
                __builtin_bswap32(magic) == kPcapMagicUs || __builtin_bswap32(magic) == kPcapMagicNs) {
         if (size_ < 24) throw InputError(path + ": pcap file header cut short");
     } else {
-        munmap(const_cast<uint8_t*>(map_), size_);
-        map_ = nullptr;
         throw InputError(path + ": not a pcap or pcapng file (unknown magic number)");
     }
     if (!pcapng_) {
         const bool swap = rd32(map_, false) != kPcapMagicUs && rd32(map_, false) != kPcapMagicNs;
-        const int dlt = static_cast<int>(rd32(map_ + 20, swap) & 0x0FFFFFFF);  // high bits: FCS info
-        ifaces_.push_back(Interface{dlt, 0, 0});
+        // Low 16 bits: link type; above them the FCS length and reserved bits (pcap spec §3).
+        const int dlt = static_cast<int>(rd32(map_ + 20, swap) & 0xFFFF);
+        ifaces_.push_back(Interface{dlt, 0, 0, rd32(map_ + 16, swap)});
         if (!bpf_.empty()) pass_filter(dlt, nullptr, 0, 0);  // compile now: a bad filter is a usage error
     }
 }
@@ -106,7 +116,10 @@ bool FileSource::pass_filter(int dlt, const uint8_t* data, uint32_t caplen, uint
     if (bpf_.empty()) return true;
     auto it = filters_.find(dlt);
     if (it == filters_.end()) {
-        pcap_t* dead = pcap_open_dead(dlt, kMaxCaplen);
+        // Files store LINKTYPE_ values; libpcap compiles for DLT_ values. They differ for raw IP
+        // (LINKTYPE_RAW 101 = DLT_RAW) and ATM RFC 1483 (100 = DLT_ATM_RFC1483).
+        const int dead_dlt = dlt == 101 ? DLT_RAW : dlt == 100 ? DLT_ATM_RFC1483 : dlt;
+        pcap_t* dead = pcap_open_dead(dead_dlt, kMaxCaplen);
         auto* prog = new bpf_program{};
         if (!dead || pcap_compile(dead, prog, bpf_.c_str(), 1, PCAP_NETMASK_UNKNOWN) != 0) {
             std::string msg = dead ? pcap_geterr(dead) : "cannot compile";
@@ -167,7 +180,7 @@ Source::End FileSource::run_pcap(Handler& h) {
 
 bool FileSource::parse_idb(const uint8_t* body, size_t len, bool swap) {
     if (len < 8) return false;
-    Interface ifc{rd16(body, swap), 1'000'000, 0};
+    Interface ifc{rd16(body, swap), 1'000'000, 0, rd32(body + 4, swap)};
     size_t o = 8;
     while (o + 4 <= len) {
         const uint16_t code = rd16(body + o, swap);
@@ -257,6 +270,9 @@ Source::End FileSource::run_pcapng(Handler& h) {
             if (body_len < 4) continue;
             wirelen = rd32(body, swap);
             caplen = static_cast<uint32_t>(std::min<size_t>(wirelen, body_len - 4));
+            // The block may be padded: the interface's snaplen also bounds the packet.
+            if (!ifaces_.empty() && ifaces_[0].snaplen && caplen > ifaces_[0].snaplen)
+                caplen = ifaces_[0].snaplen;
             data = body + 4;
             has_ts = false;  // simple packet blocks carry no time
         } else if (type == kBlockOpb) {

@@ -37,7 +37,9 @@ private:
         int dlt;
         uint64_t units_per_s;  // if_tsresol
         int64_t offset_s;      // if_tsoffset
+        uint32_t snaplen;      // 0 = unlimited
     };
+    void check_header();
     End run_pcap(Handler& h);
     End run_pcapng(Handler& h);
     bool pass_filter(int dlt, const uint8_t* data, uint32_t caplen, uint32_t wirelen);

@@ -276,10 +276,9 @@ TEST_CASE("An empty pcap (header only) ends at once", "[file]") {
 }
 
 // libpcap's LT_LINKTYPE() is the low 16 bits of the header's link type; bits 26-31 carry the
-// FCS length (LT_FCS_LENGTH_PRESENT 0x04000000, LT_FCS_LENGTH bits 28-31). file_source.cpp masks
-// with 0x0FFFFFFF, so an Ethernet file with "4-byte FCS present" (0x44000001) gets DLT
-// 0x04000001 and every frame is an unsupported link type.
-TEST_CASE("The FCS bits of the pcap link type are not part of the DLT", "[file][!shouldfail]") {
+// FCS length. Regression: file_source.cpp once masked with 0x0FFFFFFF, so an Ethernet file with
+// "4-byte FCS present" (0x44000001) got DLT 0x04000001 (unsupported).
+TEST_CASE("The FCS bits of the pcap link type are not part of the DLT", "[file]") {
     TempDir tmp;
     Writer w;
     w.pcap_header(false, 0x44000001).pcap_record(1, 0, eth_tcp());
@@ -358,10 +357,10 @@ TEST_CASE("pcapng: a big-endian second section with its own interfaces", "[file]
 }
 
 // pcapng (draft-ietf-opsawg-pcapng, Simple Packet Block): the captured length is the minimum of
-// the original length and interface 0's SnapLen. file_source.cpp ignores the IDB SnapLen and
-// takes min(original length, block body), so the block's padding bytes become packet data.
+// the original length and interface 0's SnapLen (regression: the IDB SnapLen was once ignored
+// and the block's padding bytes became packet data).
 TEST_CASE("pcapng: a simple packet block is cut at the interface snaplen",
-          "[file][pcapng][!shouldfail]") {
+          "[file][pcapng]") {
     TempDir tmp;
     const Bytes e = eth_udp();
     REQUIRE(e.size() > 62);
@@ -513,10 +512,9 @@ TEST_CASE("A BPF filter passes matching frames and counts the rest", "[file][bpf
 }
 
 // Files store LINKTYPE_ values; pcap_open_dead() wants DLT_ values. They differ for
-// LINKTYPE_RAW (101 in files, DLT_RAW 12 on Linux): FileSource::pass_filter passes 101 to
-// pcap_open_dead/pcap_compile, which fails with "unknown data link type 101", so any -f filter
-// on a raw-IP file (classic pcap or pcapng) is refused as an InputError.
-TEST_CASE("A BPF filter works on LINKTYPE_RAW (101) files", "[file][bpf][!shouldfail]") {
+// LINKTYPE_RAW (101 in files, DLT_RAW 12 on Linux). Regression: pass_filter once passed 101,
+// libpcap refused it and every -f filter on a raw-IP file failed.
+TEST_CASE("A BPF filter works on LINKTYPE_RAW (101) files", "[file][bpf]") {
     TempDir tmp;
     SECTION("classic pcap") {
         Writer w;
