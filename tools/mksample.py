@@ -101,13 +101,20 @@ class Sample:
         for n, (req, resp) in enumerate(requests):
             t += rng.randrange(200, 3000)
             if http:        # plain HTTP/1.1 text so dissectors see well-formed traffic
-                head = b'GET /obj/%d HTTP/1.1\r\nHost: %s\r\nX-Pad: ' % (n, srv.encode())
+                head = (b'GET /obj/%d HTTP/1.1\r\nHost: %s\r\nUser-Agent: curl/7.88.1\r\nX-Pad: '
+                        % (n, srv.encode()))
                 body = head + b'a' * max(0, req - len(head) - 4) + b'\r\n\r\n'
                 hdr = b'HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: '
                 clen = next(L for d in range(1, 6)
                             for L in [resp - len(hdr) - 4 - d] if len(str(L)) == d)
                 hdr += b'%d\r\n\r\n' % clen
                 resp_bytes = hdr + bytes(rng.randrange(97, 123) for _ in range(resp - len(hdr)))
+            elif n == 0:    # TLS: ClientHello with SNI and ALPN, ServerHello, then opaque records
+                body = client_hello('%s.example.%s' % (('www', 'api', 'cdn')[cport % 3],
+                                                      'com' if ':' not in srv else 'net'))
+                sh = server_hello()
+                resp_bytes = sh + bytes(rng.randrange(256) for _ in range(max(0, resp - len(sh))))
+                resp = len(resp_bytes)
             else:
                 body = bytes(rng.randrange(32, 127) for _ in range(req))
                 resp_bytes = bytes(rng.randrange(256) for _ in range(resp))
@@ -156,6 +163,28 @@ class Sample:
         r = DNS(id=txid, qr=1, rd=1, ra=1, qd=DNSQR(qname=name, qtype=qtype), an=an)
         self.add(t + self.rng.randrange(8000, 30000),
                  self.l2(srv, cli) / self.l3(srv, cli, ttl=117) / UDP(sport=53, dport=cport) / r)
+
+
+def client_hello(sni):
+    """A TLS 1.3 ClientHello record (RFC 8446 4.1.2) with server_name, ALPN, supported_versions."""
+    name = sni.encode()
+    sn = struct.pack('!BH', 0, len(name)) + name
+    alpn = b'\x02h2\x08http/1.1'
+    exts = (struct.pack('!HHH', 0, len(sn) + 2, len(sn)) + sn +
+            struct.pack('!HHH', 16, len(alpn) + 2, len(alpn)) + alpn +
+            struct.pack('!HHB', 43, 5, 4) + b'\x03\x04\x03\x03')
+    body = (b'\x03\x03' + bytes(range(32)) + b'\x00' + struct.pack('!H', 4) + b'\x13\x01\x13\x02' +
+            b'\x01\x00' + struct.pack('!H', len(exts)) + exts)
+    hs = b'\x01' + struct.pack('!I', len(body))[1:] + body
+    return b'\x16\x03\x01' + struct.pack('!H', len(hs)) + hs
+
+
+def server_hello():
+    exts = struct.pack('!HHH', 43, 2, 0x0304)
+    body = (b'\x03\x03' + bytes(range(32, 64)) + b'\x00' + b'\x13\x01' + b'\x00' +
+            struct.pack('!H', len(exts)) + exts)
+    hs = b'\x02' + struct.pack('!I', len(body))[1:] + body
+    return b'\x16\x03\x03' + struct.pack('!H', len(hs)) + hs
 
 
 def build():
