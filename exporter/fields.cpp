@@ -29,6 +29,7 @@ uint64_t field_value(Ie ie, const FlowRecord& r, uint64_t boot_ms) {
         case Ie::vlanId: return r.vlan;
         case Ie::ipVersion: return r.key.ip_version;
         case Ie::flowEndReason: return static_cast<uint8_t>(r.end_reason);
+        case Ie::icmpTypeCodeIPv4: return r.key.proto == 1 || r.key.proto == 58 ? r.key.dport : 0;
         case Ie::flowStartMilliseconds: return r.first_ns / 1'000'000;
         case Ie::flowEndMilliseconds: return r.last_ns / 1'000'000;
         case Ie::httpStatusCode: return r.l7 ? r.l7->http_status : 0;

@@ -41,6 +41,8 @@ inline constexpr uint16_t kVariableLength = 0xFFFF;
       "destination port; ICMP/ICMPv6: type*256 + code")                                       \
     X(destinationIPv4Address, 12, ipv4Address, 4, "destination address")                      \
     X(flowEndSysUpTime, 21, unsigned32, 4, "last packet, ms since exporter boot (v9)")         \
+    X(icmpTypeCodeIPv4, 32, unsigned16, 2,                                                    \
+      "v9 ICMP_TYPE (RFC 3954: any ICMP, v4 or v6): type*256 + code, 0 for other protocols")  \
     X(flowStartSysUpTime, 22, unsigned32, 4, "first packet, ms since exporter boot (v9)")      \
     X(sourceIPv6Address, 27, ipv6Address, 16, "source address")                               \
     X(destinationIPv6Address, 28, ipv6Address, 16, "destination address")                     \
@@ -116,13 +118,16 @@ inline constexpr Ie kV9V4[] = {
     Ie::destinationTransportPort, Ie::protocolIdentifier, Ie::ipClassOfService,
     Ie::tcpControlBits, Ie::ingressInterface, Ie::vlanId, Ie::minimumTTL, Ie::maximumTTL,
     Ie::flowEndReason, Ie::packetDeltaCount, Ie::octetDeltaCount, Ie::flowStartSysUpTime,
-    Ie::flowEndSysUpTime};
+    Ie::flowEndSysUpTime, Ie::icmpTypeCodeIPv4};
+// v9 also carries ICMP type/code in ICMP_TYPE (32), as Cisco does, for IPv4 and IPv6 alike
+// (RFC 3954 defines it for ICMP in general; IPFIX later split it into 32 and 139): nfdump's v9
+// decoder takes them from there and shows port 0 without it (IPFIX readers use the port).
 inline constexpr Ie kV9V6[] = {
     Ie::sourceIPv6Address, Ie::destinationIPv6Address, Ie::sourceTransportPort,
     Ie::destinationTransportPort, Ie::protocolIdentifier, Ie::ipClassOfService,
     Ie::tcpControlBits, Ie::ingressInterface, Ie::vlanId, Ie::minimumTTL, Ie::maximumTTL,
     Ie::flowEndReason, Ie::packetDeltaCount, Ie::octetDeltaCount, Ie::flowStartSysUpTime,
-    Ie::flowEndSysUpTime};
+    Ie::flowEndSysUpTime, Ie::icmpTypeCodeIPv4};
 
 // Numbering of the application IEs on the wire. cert (default): IANA HTTP IEs + CERT PEN 6871
 // for SNI and DNS (YAF, super_mediator, ipfixDump). ntop: nProbe/ntopng PEN 35632 numbers for all

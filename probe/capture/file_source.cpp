@@ -45,8 +45,10 @@ inline uint64_t scale_ns(uint64_t t, uint64_t units) {
 std::unique_ptr<Source> open_source(const CaptureOptions& o) {
     if (!o.file.empty()) {
         struct stat st {};
-        if (o.file != "-" && stat(o.file.c_str(), &st) == 0 && S_ISREG(st.st_mode))
-            return std::make_unique<FileSource>(o.file, o.bpf);
+        if (o.file != "-") {
+            if (stat(o.file.c_str(), &st) != 0) throw InputError(o.file + ": " + std::strerror(errno));
+            if (S_ISREG(st.st_mode)) return std::make_unique<FileSource>(o.file, o.bpf);
+        }
     }
     return std::make_unique<PcapSource>(o);
 }

@@ -146,8 +146,9 @@ Fields fields(std::initializer_list<std::pair<uint16_t, uint16_t>> addrs,
     f.insert(f.end(), times);
     return f;
 }
-const Fields kV9V4Fields = fields({{8, 4}, {12, 4}}, {{22, 4}, {21, 4}});
-const Fields kV9V6Fields = fields({{27, 16}, {28, 16}}, {{22, 4}, {21, 4}});
+// v9 ends with ICMP_TYPE (32), for nfdump (see ie.hpp).
+const Fields kV9V4Fields = fields({{8, 4}, {12, 4}}, {{22, 4}, {21, 4}, {32, 2}});
+const Fields kV9V6Fields = fields({{27, 16}, {28, 16}}, {{22, 4}, {21, 4}, {32, 2}});
 const Fields kIpfixV4Fields = fields({{8, 4}, {12, 4}}, {{152, 8}, {153, 8}});
 const Fields kIpfixV6Fields = fields({{27, 16}, {28, 16}}, {{152, 8}, {153, 8}});
 
@@ -320,8 +321,8 @@ TEST_CASE("The template layouts in exporter/ie.hpp are the documented ones", "[e
     CHECK(table_fields(kV9V6) == kV9V6Fields);
     CHECK(table_fields(kIpfixV4) == kIpfixV4Fields);
     CHECK(table_fields(kIpfixV6) == kIpfixV6Fields);
-    CHECK(record_length(kV9V4) == 48);
-    CHECK(record_length(kV9V6) == 72);
+    CHECK(record_length(kV9V4) == 50);
+    CHECK(record_length(kV9V6) == 74);
     CHECK(record_length(kIpfixV4) == 56);
     CHECK(record_length(kIpfixV6) == 80);
 }
@@ -345,6 +346,7 @@ const Bytes kV9V4Record = {
     0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x13, 0x88,  // octetDeltaCount
     0x00, 0x01, 0xBA, 0x72,                          // flowStartSysUpTime
     0x00, 0x01, 0xC4, 0x36,                          // flowEndSysUpTime
+    0x00, 0x00,                                      // icmpTypeCodeIPv4 (ICMP_TYPE): TCP, 0
 };
 }  // namespace
 
@@ -371,19 +373,21 @@ TEST_CASE("NetFlow v9: header, templates, data FlowSets, sequence", "[encoder][v
     const auto sets = sets_of(m, 20);
     REQUIRE(sets.size() == 3);
     CHECK(sets[0].id == 0);
-    CHECK(sets[0].body.size() + 4 == 140);
+    CHECK(sets[0].body.size() + 4 == 148);
     const auto t = templates_of(sets[0].body);
     REQUIRE(t.size() == 2);
     CHECK(t.at(256) == kV9V4Fields);
     CHECK(t.at(257) == kV9V6Fields);
     CHECK(enc->templates_sent() == 2);
 
-    // Data FlowSets are padded to 4 bytes; both record sizes (48, 72) already are.
+    // Data FlowSets are padded to 4 bytes: records of 50 and 74 bytes get 2 zero bytes each.
     for (const auto& s : sets) CHECK((s.body.size() + 4) % 4 == 0);
     REQUIRE(sets[1].id == 256);
-    CHECK(sets[1].body == kV9V4Record);
+    REQUIRE(sets[1].body.size() == 52);
+    CHECK(slice(sets[1].body, 0, 50) == kV9V4Record);
+    CHECK(rd(sets[1].body, 50, 2) == 0);
     REQUIRE(sets[2].id == 257);
-    REQUIRE(sets[2].body.size() == 72);
+    REQUIRE(sets[2].body.size() == 76);
     CHECK(slice(sets[2].body, 0, 16) ==
           Bytes{0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x01});
     CHECK(slice(sets[2].body, 16, 16) ==
@@ -401,8 +405,8 @@ TEST_CASE("NetFlow v9: header, templates, data FlowSets, sequence", "[encoder][v
 
 TEST_CASE("NetFlow v9: a data FlowSet whose records are not 4-byte multiples is padded",
           "[encoder][v9]") {
-    // The plain layouts (48 and 72 bytes) need no padding; the HTTP-response layout adds a
-    // 2-byte httpStatusCode: 50-byte records.
+    // The plain layouts (50 and 74 bytes) are padded by 2; the HTTP-response layout adds a
+    // 2-byte httpStatusCode: 52-byte records, no padding.
     L7Data l7;
     l7.app = AppId::http;
     l7.http_status = 404;
@@ -427,10 +431,9 @@ TEST_CASE("NetFlow v9: a data FlowSet whose records are not 4-byte multiples is 
     CHECK(rd(m, 2, 2) == 3 + 1);  // three template records, one data record
 
     CHECK(sets[2].id == tid);
-    REQUIRE(sets[2].body.size() == 52);  // 4 + 50 + 2 bytes of padding = 56
-    CHECK(slice(sets[2].body, 0, 48) == kV9V4Record);
-    CHECK(rd(sets[2].body, 48, 2) == 404);
-    CHECK(rd(sets[2].body, 50, 2) == 0);  // padding is zero
+    REQUIRE(sets[2].body.size() == 52);  // 4 + 52: no padding needed
+    CHECK(slice(sets[2].body, 0, 50) == kV9V4Record);
+    CHECK(rd(sets[2].body, 50, 2) == 404);
 }
 
 TEST_CASE("NetFlow v9: sequence counts packets; templates every template_packets messages",
@@ -455,7 +458,7 @@ TEST_CASE("NetFlow v9: sequence counts packets; templates every template_packets
         REQUIRE(!sets.empty());
         CHECK((sets[0].id == 0) == with_template);
         CHECK(sets.back().id == 256);
-        CHECK(sets.back().body.size() == 48 * data);
+        CHECK(sets.back().body.size() == (4 + 50 * data + 3) / 4 * 4 - 4);  // padded to 4
     }
     CHECK(enc->templates_sent() == 6);
 }
@@ -518,7 +521,7 @@ TEST_CASE("v5 and v9: header uptime and record uptimes give back the absolute ti
             } else {
                 for (const auto& set : sets_of(b, 20)) {
                     if (set.id != 256) continue;
-                    for (size_t off = 0; off + 48 <= set.body.size(); off += 48) {
+                    for (size_t off = 0; off + 50 <= set.body.size(); off += 50) {
                         got.push_back(boot_ms + rd(set.body, off + 40, 4));
                         got.push_back(boot_ms + rd(set.body, off + 44, 4));
                     }
