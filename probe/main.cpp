@@ -71,7 +71,12 @@ std::string stats_json(const Worker& w, const CaptureStats& cs,
                    cs.received, cs.dropped, cs.if_dropped, cs.filtered);
     const char* esep = "";
     for (const auto& e : exps) {
-        fmt::format_to(out, "{}{{\"uri\":\"{}\"", esep, e->destination().uri);
+        std::string uri;
+        for (char ch : e->destination().uri) {
+            if (ch == '"' || ch == '\\') uri += '\\';
+            uri += ch;
+        }
+        fmt::format_to(out, "{}{{\"uri\":\"{}\"", esep, uri);
         sep = ",";
         const auto& src = e->counters();
         TAPFLOW_EXPORT_COUNTERS(TAPFLOW_JSON)
@@ -153,15 +158,18 @@ int main(int argc, char** argv) {
     sigaction(SIGTERM, &sa, nullptr);
     signal(SIGPIPE, SIG_IGN);
 
-    Source::End end;
+    // A problem found while reading still ends with every flow read so far exported.
+    Source::End end = Source::End::error;
+    std::string run_error;
+    int run_rc = 0;
     try {
         end = source->run(*worker);
     } catch (const InputError& e) {
-        fmt::print(stderr, "tapflow: {}\n", e.what());
-        return 2;
+        run_error = e.what();
+        run_rc = 2;
     } catch (const std::exception& e) {
-        fmt::print(stderr, "tapflow: {}\n", e.what());
-        return 1;
+        run_error = e.what();
+        run_rc = 1;
     }
     worker->finish();
     export_thread.finish();
@@ -201,6 +209,10 @@ int main(int argc, char** argv) {
     if (const uint64_t n = worker->decoder().counters().unsupported_link)
         fmt::print(stderr, "tapflow: {}: {} frames on interfaces with an unsupported link type were skipped\n",
                    input, n);
+    if (run_rc) {
+        fmt::print(stderr, "tapflow: {} (flows read before it were exported)\n", run_error);
+        return run_rc;
+    }
     if (end == Source::End::error) {
         fmt::print(stderr, "tapflow: {}: read error after {} frames: {} (flows read before it were exported)\n",
                    input, worker->decoder().counters().frames, source->error());
