@@ -2,6 +2,7 @@
 // callback; no sockets, no files. Transports (exporter/transport) own the I/O.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -54,14 +55,24 @@ protected:
     // jumps by years (concatenated files) cannot keep one boot time: when a record would fall
     // before boot, or the export would be 2^32 ms or more after it, the encoder ends the current
     // message and moves boot to the record's first second (as if the exporter had rebooted).
-    bool uptime_fits(const FlowRecord& r, uint64_t now_ns) const {
+    // Call before adding r to the message being built (v5/v9 only).
+    void keep_uptime_in_range(const FlowRecord& r, uint64_t now_ns) {
         const uint64_t first_ms = r.first_ns / 1'000'000;
         const uint64_t export_ms = export_seconds(now_ns) * 1000;
-        return first_ms >= boot_ms_ && export_ms - boot_ms_ < 0xFFFFFFFFull;
+        if (first_ms < boot_ms_ || export_ms - boot_ms_ >= 0xFFFFFFFFull) {
+            flush(msg_now_ns_);  // the message so far, stamped with its own latest time
+            boot_ms_ = r.first_ns / 1'000'000'000 * 1000;
+        }
+        msg_now_ns_ = std::max(msg_now_ns_, now_ns);
     }
-    void rebase_uptime(const FlowRecord& r) { boot_ms_ = r.first_ns / 1'000'000'000 * 1000; }
+    // Header sysUpTime for a message stamped export_seconds(now_ns): 32-bit ms since boot.
+    uint64_t header_uptime_ms(uint64_t now_ns) const {
+        const uint64_t ms = export_seconds(now_ns) * 1000;
+        return (ms - std::min(ms, boot_ms_)) & 0xFFFFFFFFu;
+    }
 
     uint64_t boot_ms_;
+    uint64_t msg_now_ns_ = 0;  // latest clock of the records in the message being built
     uint64_t templates_sent_ = 0;
     uint64_t clamped_ = 0;
 };

@@ -60,8 +60,6 @@ public:
     void start();
     // Call after the worker pushed its last record: drains the ring, flushes, closes, joins.
     void finish();
-    // Highest worker clock seen in records (export header time).
-    uint64_t clock_ns() const { return clock_ns_; }
 
 private:
     void run();

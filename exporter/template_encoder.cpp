@@ -34,11 +34,7 @@ public:
 
     bool add(const FlowRecord& r, uint64_t now_ns) override {
         const int t = static_cast<int>(l7_shape(r)) * 2 + (r.key.is_v6() ? 1 : 0);
-        if (!ipfix_ && !uptime_fits(r, now_ns)) {
-            flush(msg_now_ns_);
-            rebase_uptime(r);
-        }
-        msg_now_ns_ = std::max(msg_now_ns_, now_ns);
+        if (!ipfix_) keep_uptime_in_range(r, now_ns);  // IPFIX times are absolute
         if (buf_.empty()) begin(now_ns);
         size_t reclen = record_size(t, r);
         auto room = [&] {
@@ -90,7 +86,7 @@ private:
         } else {
             p = put16(p, 9);
             p = put16(p, records_ + template_records_);  // every record, templates included
-            p = put32(p, (secs * 1000 - std::min(secs * 1000, boot_ms_)) & 0xFFFFFFFFu);
+            p = put32(p, header_uptime_ms(now_ns));
             p = put32(p, secs);
             p = put32(p, sequence_ & 0xFFFFFFFFu);  // export packets sent before this one
             put32(p, opt_.domain);
@@ -273,7 +269,6 @@ private:
     int set_open_ = -1;
     uint32_t records_ = 0;
     uint32_t template_records_ = 0;
-    uint64_t msg_now_ns_ = 0;
     uint64_t sequence_ = 0;
     bool templates_ever_ = false;
     bool templates_just_sent_ = false;

@@ -22,11 +22,7 @@ public:
 
     bool add(const FlowRecord& r, uint64_t now_ns) override {
         if (r.key.is_v6()) return false;
-        if (!uptime_fits(r, now_ns)) {
-            flush(msg_now_ns_);
-            rebase_uptime(r);
-        }
-        msg_now_ns_ = std::max(msg_now_ns_, now_ns);
+        keep_uptime_in_range(r, now_ns);
         uint8_t* p = buf_.data() + kHeader + count_ * kRecord;
         std::memcpy(p, r.key.src.data(), 4);
         std::memcpy(p + 4, r.key.dst.data(), 4);
@@ -56,7 +52,7 @@ public:
         uint8_t* p = buf_.data();
         p = put16(p, 5);
         p = put16(p, count_);
-        p = put32(p, (secs * 1000 - std::min(secs * 1000, boot_ms_)) & 0xFFFFFFFFu);  // sysUptime
+        p = put32(p, header_uptime_ms(now_ns));
         p = put32(p, secs);
         p = put32(p, 0);                               // unix_nsecs
         p = put32(p, sequence_ & 0xFFFFFFFFu);         // flows sent before this packet
@@ -74,7 +70,6 @@ private:
     size_t max_records_;
     std::vector<uint8_t> buf_;
     size_t count_ = 0;
-    uint64_t msg_now_ns_ = 0;
     uint64_t sequence_ = 0;
 };
 }  // namespace

@@ -55,7 +55,7 @@
     X(templates, "template records sent")                                          \
     X(not_exportable, "records this format cannot carry (IPv6 in NetFlow v5)")      \
     X(not_exportable_packets, "packets in records this format cannot carry")       \
-    X(counter_clamped, "NetFlow v5 records whose 32-bit counters were clamped")    \
+    X(counter_clamped, "records cut to fit: v5 32-bit counters, IPFIX strings over the MTU") \
     X(send_errors, "messages the transport failed to send")
 
 namespace tapflow {

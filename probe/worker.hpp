@@ -63,7 +63,6 @@ public:
     // End every flow still in the cache (end of file, SIGINT/SIGTERM).
     void finish() { cache_.flush_all(clock_ns_, EndReason::forced); }
 
-    uint64_t clock_ns() const { return clock_ns_; }
     const Decoder& decoder() const { return decoder_; }
     const FlowCache& cache() const { return cache_; }
     const Dpi* dpi() const { return dpi_.get(); }
