@@ -18,14 +18,46 @@ namespace tapflow {
 
 enum class ExportFormat : uint8_t { v5, v9, ipfix, jsonl };
 
+// What the option records describe (v9 / IPFIX); the same for every destination.
+struct InterfaceInfo {
+    uint32_t ifindex = 0;
+    std::string name;         // interfaceName (82)
+    std::string description;  // interfaceDescription (83); nfdump shows this one as the name
+};
+struct SamplerInfo {
+    uint32_t interval = 1;  // 1 packet in `interval`; 1 = not sampled
+    bool random = false;    // random n-out-of-N instead of systematic count-based (every Nth)
+};
+
+// Running totals for the statistics option record (IE 160, 40-42, 164, 166).
+struct ExportStats {
+    uint64_t messages = 0;           // export messages sent by this destination
+    uint64_t octets = 0;             // bytes of those messages
+    uint64_t records = 0;            // flow records sent
+    uint64_t ignored_packets = 0;    // capture drops + frames that were not metered
+    uint64_t not_sent_records = 0;   // records lost (ring full, transport drops)
+};
+
+enum class V9Time : uint8_t { uptime, absolute };
+
 struct EncoderOptions {
     size_t mtu = 1400;                 // largest message (UDP payload) in bytes
     uint32_t domain = 0;               // v9 source ID / IPFIX observation domain ID
     uint64_t template_interval_ns = 600ull * 1'000'000'000;
     uint32_t template_packets = 20;    // re-send templates after this many messages
-    uint16_t v9_string_length = 128;
-    L7Vocabulary l7_vocabulary = L7Vocabulary::cert;    // v9 has no variable-length fields: strings are cut/padded
+    uint16_t v9_string_length = 128;   // v9 has no variable-length fields: strings are cut/padded
+    L7Vocabulary l7_vocabulary = L7Vocabulary::cert;
     uint64_t boot_ns = 0;              // origin of v5/v9 sysUpTime (exporter "boot"), see set_boot_ns
+    V9Time v9_time = V9Time::uptime;   // v9: flowStart/EndSysUpTime (21/22) or ...Milliseconds (152/153)
+    // A session transport (IPFIX over TCP, IPFIX files) carries every template once per session
+    // in the preamble, never in the stream; datagrams repeat them on the template timer.
+    bool session = false;
+    bool biflow = false;               // IPFIX records carry the reverse direction (RFC 5103)
+    bool direction = false;            // records carry flowDirection (--local-net given)
+    // Option records (v9/IPFIX): sent at start and on the template timer.
+    SamplerInfo sampler;
+    std::vector<InterfaceInfo> interfaces;
+    bool applications = false;         // the application table (DPI on)
 };
 
 using MessageSink = std::function<void(std::span<const uint8_t> message, uint32_t records)>;
@@ -43,6 +75,11 @@ public:
     virtual bool add(const FlowRecord& r, uint64_t now_ns) = 0;
     // Emits the message being built, if it holds any record.
     virtual void flush(uint64_t now_ns) = 0;
+    // Sends the statistics option record (v9/IPFIX; others ignore it) in a message of its own.
+    virtual void statistics(const ExportStats&, uint64_t /*now_ns*/) {}
+    // First message of a session (Transport::Preamble): every template and the option records
+    // that describe the data (sampler, interfaces, applications). Empty for sessionless formats.
+    virtual std::vector<uint8_t> preamble(uint64_t /*now_ns*/, uint32_t /*sequence*/) { return {}; }
     uint64_t templates_sent() const { return templates_sent_; }
     uint64_t clamped() const { return clamped_; }
     // Origin of v5/v9 sysUpTime; set before the first record when it was not known at start.
@@ -78,6 +115,18 @@ protected:
 };
 
 std::unique_ptr<Encoder> make_encoder(ExportFormat f, const EncoderOptions& o, MessageSink sink);
+
+// For the docs (--list-fields): the templates a v9/IPFIX encoder with these options sends.
+struct TemplateField {
+    Ie ie;
+    uint16_t length;  // on the wire (kVariableLength for IPFIX strings)
+};
+struct TemplateInfo {
+    uint16_t id;
+    bool options;                     // an options template: fields[0] is the scope
+    std::vector<TemplateField> fields;
+};
+std::vector<TemplateInfo> describe_templates(bool ipfix, const EncoderOptions& o);
 
 // Big-endian writers for the encoders.
 inline uint8_t* put8(uint8_t* p, uint64_t v) { *p = static_cast<uint8_t>(v); return p + 1; }

@@ -32,6 +32,19 @@ uint64_t field_value(Ie ie, const FlowRecord& r, uint64_t boot_ms) {
         case Ie::icmpTypeCodeIPv4: return r.key.proto == 1 || r.key.proto == 58 ? r.key.dport : 0;
         case Ie::flowStartMilliseconds: return r.first_ns / 1'000'000;
         case Ie::flowEndMilliseconds: return r.last_ns / 1'000'000;
+        case Ie::flowDirection: return r.direction;
+        case Ie::applicationId:
+            if (r.l7)
+                for (const AppInfo& a : kApps)
+                    if (a.app == static_cast<uint8_t>(r.l7->app)) return a.id;
+            return 0;
+        case Ie::reverseOctetDeltaCount: return r.rev_bytes;
+        case Ie::reversePacketDeltaCount: return r.rev_packets;
+        case Ie::reverseTcpControlBits: return r.rev_tcp_flags;
+        case Ie::reverseMinimumTTL: return r.rev_min_ttl;
+        case Ie::reverseMaximumTTL: return r.rev_max_ttl;
+        case Ie::reverseFlowStartMilliseconds: return r.rev_first_ns / 1'000'000;
+        case Ie::reverseFlowEndMilliseconds: return r.rev_last_ns / 1'000'000;
         case Ie::httpStatusCode: return r.l7 ? r.l7->http_status : 0;
         case Ie::dnsQRType: return r.l7 ? r.l7->dns_qtype : 0;
         case Ie::dnsResponseCode: return r.l7 ? r.l7->dns_rcode : 0;
@@ -75,6 +88,7 @@ uint8_t* put_field(uint8_t* p, Ie ie, const FlowRecord& r, uint64_t boot_ms) {
     switch (info(ie).length) {
         case 1: return put8(p, v);
         case 2: return put16(p, v);
+        case 3: return put8(put16(p, v >> 8), v);
         case 4: return put32(p, v);
         default: return put64(p, v);
     }

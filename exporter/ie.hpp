@@ -19,6 +19,7 @@ enum class IeType : uint8_t {
     ipv6Address,
     dateTimeMilliseconds,
     string,
+    octetArray,
 };
 
 // Encoded length of variable-length IEs in an IPFIX template (RFC 7011 §7).
@@ -50,10 +51,40 @@ inline constexpr uint16_t kVariableLength = 0xFFFF;
     X(maximumTTL, 53, unsigned8, 1, "largest IPv4 TTL / IPv6 hop limit seen")                 \
     X(vlanId, 58, unsigned16, 2, "outermost VLAN id of the first packet, 0 if untagged")      \
     X(ipVersion, 60, unsigned8, 1, "4 or 6")                                                  \
+    X(flowDirection, 61, unsigned8, 1,                                                        \
+      "0 ingress (toward --local-net), 1 egress (from it); only with --local-net")             \
+    X(applicationId, 95, octetArray, 3,                                                       \
+      "application found by DPI: engine 6 (user-defined) + 2-byte id, see the application table") \
     X(flowEndReason, 136, unsigned8, 1,                                                       \
       "1 idle, 2 active timeout, 3 end of flow (FIN/RST), 4 forced end, 5 cache full")        \
     X(flowStartMilliseconds, 152, dateTimeMilliseconds, 8, "first packet, ms since the epoch") \
     X(flowEndMilliseconds, 153, dateTimeMilliseconds, 8, "last packet, ms since the epoch")
+
+// Elements of the option records (statistics, sampling, interface and application tables).
+#define TAPFLOW_OPTION_IES(X)                                                                   \
+    X(observationDomainId, 149, unsigned32, 4, "scope: the observation domain (--observation-domain)") \
+    X(systemInitTimeMilliseconds, 160, dateTimeMilliseconds, 8,                                \
+      "exporter boot: origin of flowStart/EndSysUpTime (v9)")                                  \
+    X(exportedOctetTotalCount, 40, unsigned64, 8, "octets of export messages sent")           \
+    X(exportedMessageTotalCount, 41, unsigned64, 8, "export messages sent")                   \
+    X(exportedFlowRecordTotalCount, 42, unsigned64, 8, "flow records sent")                   \
+    X(ignoredPacketTotalCount, 164, unsigned64, 8,                                           \
+      "frames read but not metered (non-IP, unsupported link type)")                         \
+    X(notSentFlowTotalCount, 166, unsigned64, 8,                                             \
+      "flow records lost: exporter ring full, transport could not send")                      \
+    X(samplingInterval, 34, unsigned32, 4, "v9 sampler: 1 packet in N (--sample)")            \
+    X(samplingAlgorithm, 35, unsigned8, 1, "v9 sampler: 1 deterministic, 2 random")           \
+    X(selectorId, 302, unsigned64, 8, "IPFIX sampler: selector id (0: applies to every flow record)")                       \
+    X(selectorAlgorithm, 304, unsigned16, 2,                                                  \
+      "IPFIX sampler: 1 systematic count-based, 3 random n-out-of-N")                         \
+    X(samplingPacketInterval, 305, unsigned32, 4, "IPFIX sampler: packets selected per N (1)") \
+    X(samplingPacketSpace, 306, unsigned32, 4, "IPFIX sampler: packets skipped per N (N-1)")  \
+    X(samplingSize, 309, unsigned32, 4, "IPFIX random sampler: packets selected (1)")         \
+    X(samplingPopulation, 310, unsigned32, 4, "IPFIX random sampler: out of N packets")       \
+    X(interfaceName, 82, string, kVariableLength, "capture interface name (--if-name)")       \
+    X(interfaceDescription, 83, string, kVariableLength, "capture interface description")    \
+    X(applicationName, 96, string, kVariableLength, "application name (tls, http, dns)")     \
+    X(applicationDescription, 94, string, kVariableLength, "application description")
 
 // Application-layer IEs (DPI). X(name, id, PEN, type, length, description). HTTP: IANA. TLS SNI
 // and DNS: IANA has none; tapflow uses CERT's published numbers (PEN 6871, the YAF and
@@ -70,10 +101,25 @@ inline constexpr uint16_t kVariableLength = 0xFFFF;
     X(dnsQRType, 175, 6871, unsigned16, 2, "DNS first question type")                          \
     X(dnsResponseCode, 177, 6871, unsigned8, 1, "DNS response code (responses only)")
 
+// Biflow (RFC 5103): the reverse direction of an IANA element is the same number under the
+// reverse PEN 29305. X(name, id, PEN, type, length, description)
+#define TAPFLOW_REVERSE_IES(X)                                                                  \
+    X(reverseOctetDeltaCount, 1, 29305, unsigned64, 8, "octets responder → initiator")        \
+    X(reversePacketDeltaCount, 2, 29305, unsigned64, 8, "packets responder → initiator")      \
+    X(reverseTcpControlBits, 6, 29305, unsigned16, 1, "OR of the responder's TCP flags")      \
+    X(reverseMinimumTTL, 52, 29305, unsigned8, 1, "smallest TTL of the responder's packets")   \
+    X(reverseMaximumTTL, 53, 29305, unsigned8, 1, "largest TTL of the responder's packets")    \
+    X(reverseFlowStartMilliseconds, 152, 29305, dateTimeMilliseconds, 8,                      \
+      "responder's first packet (0 when it sent none)")                                      \
+    X(reverseFlowEndMilliseconds, 153, 29305, dateTimeMilliseconds, 8,                        \
+      "responder's last packet (0 when it sent none)")
+
 enum class Ie : uint16_t {
 #define TAPFLOW_IE_ENUM(name, ...) name,
     TAPFLOW_IES(TAPFLOW_IE_ENUM)
+    TAPFLOW_OPTION_IES(TAPFLOW_IE_ENUM)
     TAPFLOW_L7_IES(TAPFLOW_IE_ENUM)
+    TAPFLOW_REVERSE_IES(TAPFLOW_IE_ENUM)
 #undef TAPFLOW_IE_ENUM
 };
 
@@ -93,7 +139,9 @@ inline constexpr InfoElement kInfoElements[] = {
 #define TAPFLOW_L7_ROW(name, id, pen, type, len, desc) \
     {Ie::name, id, pen, IeType::type, len, #name, desc},
     TAPFLOW_IES(TAPFLOW_IE_ROW)
+    TAPFLOW_OPTION_IES(TAPFLOW_IE_ROW)
     TAPFLOW_L7_IES(TAPFLOW_L7_ROW)
+    TAPFLOW_REVERSE_IES(TAPFLOW_L7_ROW)
 #undef TAPFLOW_IE_ROW
 #undef TAPFLOW_L7_ROW
 };
@@ -160,12 +208,13 @@ constexpr WireId wire_id(Ie ie, L7Vocabulary v) {
 // appended to the base layout (separate templates, so plain flows carry no empty strings).
 enum class L7Shape : uint8_t { none, tls, http_request, http_response, dns_query, dns_response };
 inline constexpr int kL7Shapes = 6;
-inline constexpr Ie kL7Tls[] = {Ie::sslServerName};
-inline constexpr Ie kL7HttpRequest[] = {Ie::httpRequestMethod, Ie::httpRequestHost,
+inline constexpr Ie kL7Tls[] = {Ie::applicationId, Ie::sslServerName};
+inline constexpr Ie kL7HttpRequest[] = {Ie::applicationId, Ie::httpRequestMethod, Ie::httpRequestHost,
                                         Ie::httpRequestTarget, Ie::httpUserAgent};
-inline constexpr Ie kL7HttpResponse[] = {Ie::httpStatusCode};
-inline constexpr Ie kL7DnsQuery[] = {Ie::dnsQName, Ie::dnsQRType};
-inline constexpr Ie kL7DnsResponse[] = {Ie::dnsQName, Ie::dnsQRType, Ie::dnsResponseCode};
+inline constexpr Ie kL7HttpResponse[] = {Ie::applicationId, Ie::httpStatusCode};
+inline constexpr Ie kL7DnsQuery[] = {Ie::applicationId, Ie::dnsQName, Ie::dnsQRType};
+inline constexpr Ie kL7DnsResponse[] = {Ie::applicationId, Ie::dnsQName, Ie::dnsQRType,
+                                        Ie::dnsResponseCode};
 constexpr std::span<const Ie> l7_fields(L7Shape s) {
     switch (s) {
         case L7Shape::tls: return kL7Tls;
@@ -177,6 +226,28 @@ constexpr std::span<const Ie> l7_fields(L7Shape s) {
     }
     return {};
 }
+
+// The reverse elements a biflow record carries (IPFIX only; v5/v9 get two uniflow records).
+inline constexpr Ie kReverse[] = {Ie::reversePacketDeltaCount, Ie::reverseOctetDeltaCount,
+                                  Ie::reverseTcpControlBits, Ie::reverseMinimumTTL,
+                                  Ie::reverseMaximumTTL, Ie::reverseFlowStartMilliseconds,
+                                  Ie::reverseFlowEndMilliseconds};
+
+// Applications the DPI step names, as applicationId (RFC 6759): classification engine 6
+// (user-defined) and a 2-byte selector. Each selector's low byte is 6 too, so every id reads the
+// same in either byte order: nfdump 1.7.1 stores an IPFIX applicationId byte-swapped and would
+// otherwise never match it against the application table.
+struct AppInfo {
+    uint8_t app;  // AppId (dpi/l7.hpp)
+    uint32_t id;  // the 3 bytes of applicationId
+    std::string_view name;
+    std::string_view description;
+};
+inline constexpr AppInfo kApps[] = {
+    {1, 0x060106, "tls", "TLS (SNI from the ClientHello)"},
+    {2, 0x060206, "http", "HTTP/1.x"},
+    {3, 0x060306, "dns", "DNS over UDP or TCP"},
+};
 
 // Fixed-length part of a layout (variable-length strings not counted).
 constexpr uint16_t record_length(std::span<const Ie> t) {

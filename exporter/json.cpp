@@ -48,6 +48,8 @@ public:
                 default: fmt::format_to(out, "{}", field_value(ie, r, 0)); break;
             }
         }
+        if (r.direction != FlowRecord::kDirectionUnknown)
+            fmt::format_to(out, ",\"{}\":{}", info(Ie::flowDirection).name, r.direction);
         if (r.l7) add_l7(*r.l7);
         fmt::format_to(out, ",\"ipVersion\":{},\"flowStart\":", r.key.ip_version);
         iso8601(buf_, r.first_ns);

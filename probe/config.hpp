@@ -31,6 +31,14 @@ struct Config {
     DpiConfig dpi;
     uint32_t v9_string_length = 128;
     std::string l7_ies = "cert";
+    std::string v9_time = "uptime";
+    uint32_t sample = 1;
+    std::string sample_mode = "deterministic";
+    double options_interval_s = 60;
+    std::string if_name;
+    std::string if_description;
+    bool biflow = false;
+    std::vector<std::string> local_nets;
     std::string stats_file;
     bool quiet = false;
 };

@@ -44,6 +44,7 @@
     X(expired_forced, "flows ended at shutdown or end of file (flowEndReason 4)") \
     X(expired_emergency, "flows ended because the cache was full (flowEndReason 5)") \
     X(ring_drops, "expired flow records dropped because the exporter ring was full") \
+    X(sampled_out, "packets skipped by --sample (not metered)")                      \
     X(time_backwards, "packets whose timestamp is older than the clock (kept)")
 
 // Exporter, per export destination.
@@ -56,7 +57,10 @@
     X(not_exportable, "records this format cannot carry (IPv6 in NetFlow v5)")      \
     X(not_exportable_packets, "packets in records this format cannot carry")       \
     X(counter_clamped, "records cut to fit: v5 32-bit counters, IPFIX strings over the MTU") \
-    X(send_errors, "messages the transport failed to send")
+    X(send_errors, "messages the transport could not send (dropped, counted here)")           \
+    X(records_dropped, "flow records in those messages")                                      \
+    X(sessions, "TCP connections made / IPFIX files opened (1 for UDP)")                     \
+    X(connect_failures, "TCP connection attempts that failed")
 
 namespace tapflow {
 

@@ -31,9 +31,22 @@ struct FlowRecord {
     uint8_t min_ttl = 0;
     uint8_t max_ttl = 0;
     EndReason end_reason = EndReason::idle;
-    uint8_t pad = 0;
+    uint8_t direction = kDirectionUnknown;  // flowDirection (IE 61), set from --local-net
     uint32_t aux = 0;         // the flow entry's DPI state when it ended (worker side only)
     L7Data* l7 = nullptr;     // application values, owned by the record (freed by the exporter)
+    // Biflow (--biflow, RFC 5103): the reverse direction, responder → initiator. The key above
+    // is the initiator's. All zero when no reverse packet was seen (and always without --biflow).
+    uint64_t rev_packets = 0;
+    uint64_t rev_bytes = 0;
+    uint64_t rev_first_ns = 0;
+    uint64_t rev_last_ns = 0;
+    uint8_t rev_tcp_flags = 0;
+    uint8_t rev_min_ttl = 0;
+    uint8_t rev_max_ttl = 0;
+
+    static constexpr uint8_t kDirectionUnknown = 0xFF;
+    static constexpr uint8_t kIngress = 0;
+    static constexpr uint8_t kEgress = 1;
 };
 
 }  // namespace tapflow

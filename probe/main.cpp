@@ -78,7 +78,7 @@ std::string stats_json(const Worker& w, const CaptureStats& cs,
         }
         fmt::format_to(out, "{}{{\"uri\":\"{}\"", esep, uri);
         sep = ",";
-        const auto& src = e->counters();
+        const ExportCounters src = e->counters();
         TAPFLOW_EXPORT_COUNTERS(TAPFLOW_JSON)
         fmt::format_to(out, "}}");
         esep = ",";
@@ -96,8 +96,10 @@ int main(int argc, char** argv) {
 
     std::unique_ptr<Source> source;
     std::vector<Destination> dests;
+    LocalNets local_nets;
     try {
         for (const auto& u : cfg.exports) dests.push_back(parse_destination(u));
+        for (const auto& n : cfg.local_nets) local_nets.add(n);
         source = open_source(cfg.capture);
         const int dlt = source->datalink();
         if (dlt >= 0 && !link_type_from_dlt(dlt))
@@ -115,6 +117,23 @@ int main(int argc, char** argv) {
     eo.template_packets = cfg.template_packets;
     eo.v9_string_length = static_cast<uint16_t>(cfg.v9_string_length);
     eo.l7_vocabulary = cfg.l7_ies == "ntop" ? L7Vocabulary::ntop : L7Vocabulary::cert;
+    eo.v9_time = cfg.v9_time == "absolute" ? V9Time::absolute : V9Time::uptime;
+    eo.sampler.interval = cfg.sample;
+    eo.sampler.random = cfg.sample_mode == "random";
+    eo.biflow = cfg.biflow;
+    eo.direction = !local_nets.empty();
+    eo.applications = cfg.dpi.any();
+    const uint32_t ifindex = cfg.ifindex >= 0 ? static_cast<uint32_t>(cfg.ifindex)
+                                              : (source->live() ? source->os_ifindex() : 0);
+    {
+        InterfaceInfo ii;
+        ii.ifindex = ifindex;
+        ii.name = !cfg.if_name.empty() ? cfg.if_name
+                  : !cfg.capture.iface.empty() ? cfg.capture.iface
+                  : cfg.capture.file.substr(cfg.capture.file.rfind('/') + 1);
+        ii.description = cfg.if_description.empty() ? ii.name : cfg.if_description;
+        eo.interfaces.push_back(std::move(ii));
+    }
 
     // Open every destination before reading a packet, so a bad host or path fails at once.
     std::vector<std::unique_ptr<Exporter>> exporters;
@@ -131,8 +150,11 @@ int main(int argc, char** argv) {
     cc.fin_timeout_ns = to_ns(cfg.fin_timeout_s);
     cc.max_flows = cfg.max_flows;
     cc.key = cfg.key_fields;
-    const uint32_t ifindex = cfg.ifindex >= 0 ? static_cast<uint32_t>(cfg.ifindex)
-                                              : (source->live() ? source->os_ifindex() : 0);
+    cc.biflow = cfg.biflow;
+    WorkerOptions wo;
+    wo.sample = cfg.sample;
+    wo.sample_random = cfg.sample_mode == "random";
+    wo.stats_interval_ns = to_ns(cfg.options_interval_s);
 
     // Origin of v5/v9 sysUpTime: the start for a live capture; for a file, the first packet's
     // time, since header times then follow packet time.
@@ -141,13 +163,13 @@ int main(int argc, char** argv) {
     std::unique_ptr<Worker> worker;
     try {
         worker = std::make_unique<Worker>(ifindex, cc, ring, !source->live(),
-                                          source->live() ? nullptr : &boot_ns, &cfg.dpi);
+                                          source->live() ? nullptr : &boot_ns, &cfg.dpi, wo);
     } catch (const std::exception& e) {
         fmt::print(stderr, "tapflow: cannot allocate a flow cache of {} flows: {}\n", cfg.max_flows,
                    e.what());
         return 1;
     }
-    ExportThread export_thread(exporters, ring, boot_ns, source->live());
+    ExportThread export_thread(exporters, ring, boot_ns, source->live(), &local_nets);
     export_thread.start();
 
     g_source = source.get();
@@ -197,12 +219,13 @@ int main(int argc, char** argv) {
         if (source->live()) fmt::print(stderr, ", kernel drops {}", cs.dropped + cs.if_dropped);
         fmt::print(stderr, "\n");
         for (const auto& e : exporters) {
-            const auto& x = e->counters();
+            const ExportCounters x = e->counters();
             fmt::print(stderr, "tapflow: {}: {} records, {} messages", e->destination().uri, x.records,
                        x.messages);
             if (x.not_exportable) fmt::print(stderr, ", {} IPv6 records not exportable", x.not_exportable);
             if (x.send_errors)
-                fmt::print(stderr, ", {} send errors (last: {})", x.send_errors, e->last_error());
+                fmt::print(stderr, ", {} messages ({} records) not sent (last error: {})",
+                           x.send_errors, x.records_dropped, e->last_error());
             fmt::print(stderr, "\n");
         }
     }

@@ -34,23 +34,30 @@ public:
             fd_ = -1;
         }
         freeaddrinfo(res);
+        if (fd_ >= 0) ++c_.sessions;
         if (fd_ < 0) throw std::runtime_error("cannot open UDP socket to " + host + ":" + port + ": " + err);
         int sndbuf = 4 << 20;
         setsockopt(fd_, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
     }
     ~UdpTransport() override { close(); }
 
-    bool send(std::span<const uint8_t> msg) override {
-        for (int attempt = 0; attempt < 2; ++attempt) {
+    bool send(std::span<const uint8_t> msg, uint32_t records, uint64_t) override {
+        for (int attempt = 0; attempt < 3; ++attempt) {
             ssize_t n = ::send(fd_, msg.data(), msg.size(), 0);
-            if (n == static_cast<ssize_t>(msg.size())) return true;
+            if (n == static_cast<ssize_t>(msg.size())) {
+                ++c_.messages_sent;
+                c_.bytes_sent += msg.size();
+                return true;
+            }
             if (n < 0 && errno == EINTR) continue;
-            // ECONNREFUSED: an ICMP port unreachable from an earlier datagram; the collector may
-            // come back, so count it and keep going.
+            // ECONNREFUSED: an ICMP port unreachable from an earlier datagram (the collector is
+            // down); it says nothing about this one, so try again: the collector may be back.
             last_error_ = n < 0 ? std::strerror(errno) : "short send";
-            if (n < 0 && errno == ECONNREFUSED) continue;  // the error was for an earlier datagram
-            return false;
+            if (n < 0 && errno == ECONNREFUSED) continue;
+            break;
         }
+        ++c_.messages_dropped;
+        c_.records_dropped += records;
         return false;
     }
 
@@ -76,13 +83,16 @@ public:
     }
     ~FileTransport() override { close(); }
 
-    bool send(std::span<const uint8_t> msg) override {
-        if (!f_) return false;
-        if (std::fwrite(msg.data(), 1, msg.size(), f_) != msg.size()) {
-            last_error_ = std::strerror(errno);
-            return false;
+    bool send(std::span<const uint8_t> msg, uint32_t records, uint64_t) override {
+        if (f_ && std::fwrite(msg.data(), 1, msg.size(), f_) == msg.size()) {
+            ++c_.messages_sent;
+            c_.bytes_sent += msg.size();
+            return true;
         }
-        return true;
+        last_error_ = f_ ? std::strerror(errno) : "file closed";
+        ++c_.messages_dropped;
+        c_.records_dropped += records;
+        return false;
     }
 
     void close() override {

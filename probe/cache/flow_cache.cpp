@@ -50,8 +50,17 @@ struct alignas(64) FlowCache::Entry {
     uint8_t max_ttl;
     List list;
     uint8_t dpi_flags;
+    uint8_t init_reversed;  // biflow: the initiator sent the canonical key's reverse
 };
 static_assert(sizeof(FlowCache::Entry) <= 128, "flow entries must stay within two cache lines");
+
+// Biflow only (a side array, so uniflow entries stay 128 bytes): the initiator's own times and
+// the responder's direction. The entry's first_ns/last_ns then span both directions (timers).
+struct FlowCache::Reverse {
+    uint64_t fwd_first_ns, fwd_last_ns;
+    uint64_t packets, bytes, first_ns, last_ns;
+    uint8_t tcp_flags, min_ttl, max_ttl;
+};
 
 struct alignas(64) FlowCache::Bucket {
     uint16_t tag[8];
@@ -72,13 +81,19 @@ FlowCache::FlowCache(const CacheConfig& cfg, RecordSink sink) : cfg_(cfg), sink_
     buckets_ = static_cast<Bucket*>(map_zeroed(buckets_bytes_));
     try {
         entries_ = static_cast<Entry*>(map_zeroed(entries_bytes_));
+        if (cfg_.biflow) {
+            reverse_bytes_ = uint64_t(max_flows_) * sizeof(Reverse);
+            reverse_ = static_cast<Reverse*>(map_zeroed(reverse_bytes_));
+        }
     } catch (...) {
+        if (entries_) munmap(entries_, entries_bytes_);
         munmap(buckets_, buckets_bytes_);
         throw;
     }
 }
 
 FlowCache::~FlowCache() {
+    if (reverse_) munmap(reverse_, reverse_bytes_);
     munmap(entries_, entries_bytes_);
     munmap(buckets_, buckets_bytes_);
 }
@@ -203,6 +218,24 @@ void FlowCache::remove(uint32_t idx, uint64_t now_ns, EndReason reason) {
     r.max_ttl = e.max_ttl;
     r.end_reason = reason;
     r.aux = e.aux;
+    if (reverse_) {
+        const Reverse& v = reverse_[idx];
+        if (e.init_reversed) {  // the entry holds the canonical key: turn it to the initiator's
+            std::swap(r.key.src, r.key.dst);
+            std::swap(r.key.sport, r.key.dport);
+        }
+        if (r.packets) {
+            r.first_ns = v.fwd_first_ns;
+            r.last_ns = v.fwd_last_ns;
+        }
+        r.rev_packets = v.packets;
+        r.rev_bytes = v.bytes;
+        r.rev_first_ns = v.packets ? v.first_ns : 0;
+        r.rev_last_ns = v.last_ns;
+        r.rev_tcp_flags = v.tcp_flags;
+        r.rev_min_ttl = v.packets ? v.min_ttl : 0;
+        r.rev_max_ttl = v.max_ttl;
+    }
     switch (reason) {
         case EndReason::idle: ++c_.expired_idle; break;
         case EndReason::active: ++c_.expired_active; break;
@@ -256,6 +289,17 @@ FlowCache::Hit FlowCache::update(const PacketInfo& p, uint64_t now_ns) {
     if (!cfg_.key.vlan) k.vlan = 0;
     else k.vlan = p.vlan;
     if (!cfg_.key.ports) k.sport = k.dport = 0;
+    // Biflow: both directions look up one canonical key (the endpoint with the smaller address
+    // and port first); the entry remembers which way the initiator sent.
+    bool swapped = false;
+    if (reverse_) {
+        const int c = std::memcmp(k.src.data(), k.dst.data(), 16);
+        if (c > 0 || (c == 0 && k.sport > k.dport)) {
+            std::swap(k.src, k.dst);
+            std::swap(k.sport, k.dport);
+            swapped = true;
+        }
+    }
     const uint64_t h = hash(k);
     uint32_t idx = find(k, h);
     if (idx != kNil) {
@@ -275,20 +319,44 @@ FlowCache::Hit FlowCache::update(const PacketInfo& p, uint64_t now_ns) {
         Entry& e = entries_[idx];
         e.vlan = p.vlan;
         e.tos = p.key.tos;
+        if (reverse_) {
+            // The sender of the first packet initiated, unless it is a SYN/ACK: then the
+            // connection was opened by the other side before the capture saw it.
+            constexpr uint8_t kSynAck = 0x12;
+            e.init_reversed = swapped != (k.proto == 6 && (p.tcp_flags & kSynAck) == kSynAck);
+            reverse_[idx] = Reverse{UINT64_MAX, 0, 0, 0, UINT64_MAX, 0, 0, 255, 0};
+        }
     }
     Entry& e = entries_[idx];
-    ++e.packets;
-    e.bytes += p.bytes_l3;
     e.first_ns = std::min(e.first_ns, p.ts_ns);
     e.last_ns = std::max(e.last_ns, p.ts_ns);
-    e.tcp_flags |= p.tcp_flags;
-    e.min_ttl = std::min(e.min_ttl, p.ttl);
-    e.max_ttl = std::max(e.max_ttl, p.ttl);
     e.touch_ns = now_ns;
+    const bool responder = reverse_ && swapped != static_cast<bool>(e.init_reversed);
+    if (responder) {
+        Reverse& v = reverse_[idx];
+        ++v.packets;
+        v.bytes += p.bytes_l3;
+        v.first_ns = std::min(v.first_ns, p.ts_ns);
+        v.last_ns = std::max(v.last_ns, p.ts_ns);
+        v.tcp_flags |= p.tcp_flags;
+        v.min_ttl = std::min(v.min_ttl, p.ttl);
+        v.max_ttl = std::max(v.max_ttl, p.ttl);
+    } else {
+        if (reverse_) {
+            Reverse& v = reverse_[idx];
+            v.fwd_first_ns = std::min(v.fwd_first_ns, p.ts_ns);
+            v.fwd_last_ns = std::max(v.fwd_last_ns, p.ts_ns);
+        }
+        ++e.packets;
+        e.bytes += p.bytes_l3;
+        e.tcp_flags |= p.tcp_flags;
+        e.min_ttl = std::min(e.min_ttl, p.ttl);
+        e.max_ttl = std::max(e.max_ttl, p.ttl);
+    }
     unlink_touch(idx);
     if (k.proto == 6 && (p.tcp_flags & (kTcpFin | kTcpRst))) e.list = List::ending;
     push_touch(idx);
-    return Hit{&e.aux, &e.seq0, &e.dpi_flags};
+    return Hit{&e.aux, &e.seq0, &e.dpi_flags, responder};
 }
 
 void FlowCache::expire(uint64_t now_ns) {

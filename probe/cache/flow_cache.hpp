@@ -28,6 +28,7 @@ struct CacheConfig {
     uint64_t fin_timeout_ns = 1ull * 1'000'000'000;
     uint32_t max_flows = 1u << 20;
     KeyFields key;
+    bool biflow = false;  // both directions of a connection in one entry (RFC 5103)
     uint64_t hash_seed = 0x5bd1e9955bd1e995ull;
 };
 
@@ -50,6 +51,7 @@ public:
         uint32_t* aux;   // opaque DPI state, 0 for a new flow; copied into the record at the end
         uint32_t* seq0;
         uint8_t* dpi_flags;
+        bool responder;  // biflow: the packet went responder → initiator
     };
     // Account one decoded packet; `now_ns` is the worker clock (monotonic max of packet times).
     // Timers are not run here: call expire_if_due() after the packet is fully handled.
@@ -70,6 +72,7 @@ public:
     static constexpr uint32_t kNil = UINT32_MAX;
 
     struct Entry;
+    struct Reverse;
     struct Bucket;
 
 private:
@@ -94,6 +97,8 @@ private:
     CacheCounters c_;
     Entry* entries_ = nullptr;
     Bucket* buckets_ = nullptr;
+    Reverse* reverse_ = nullptr;  // biflow only, parallel to entries_
+    size_t reverse_bytes_ = 0;
     size_t entries_bytes_ = 0;
     size_t buckets_bytes_ = 0;
     uint64_t bucket_mask_ = 0;

@@ -14,4 +14,6 @@ for kind in jsonl v5 v9 ipfix; do
     echo "+ tests/golden/golden.py $tapflow . $kind --regen"
     /usr/bin/python3 tests/golden/golden.py "$tapflow" . "$kind" --regen
 done
-git --no-pager diff --stat -- tests/golden || true
+echo "+ tests/golden/docs.py $tapflow . --regen"
+/usr/bin/python3 tests/golden/docs.py "$tapflow" . --regen
+git --no-pager diff --stat -- tests/golden docs || true

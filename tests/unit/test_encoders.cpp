@@ -406,7 +406,7 @@ TEST_CASE("NetFlow v9: header, templates, data FlowSets, sequence", "[encoder][v
 TEST_CASE("NetFlow v9: a data FlowSet whose records are not 4-byte multiples is padded",
           "[encoder][v9]") {
     // The plain layouts (50 and 74 bytes) are padded by 2; the HTTP-response layout adds a
-    // 2-byte httpStatusCode: 52-byte records, no padding.
+    // 3-byte applicationId and a 2-byte httpStatusCode: one 55-byte record, padded by 1.
     L7Data l7;
     l7.app = AppId::http;
     l7.http_status = 404;
@@ -426,14 +426,17 @@ TEST_CASE("NetFlow v9: a data FlowSet whose records are not 4-byte multiples is 
     REQUIRE(t.size() == 1);
     const uint16_t tid = t.begin()->first;
     Fields want = kV9V4Fields;
+    want.push_back({95, 3});   // applicationId
     want.push_back({457, 2});  // httpStatusCode
     CHECK(t.begin()->second == want);
     CHECK(rd(m, 2, 2) == 3 + 1);  // three template records, one data record
 
     CHECK(sets[2].id == tid);
-    REQUIRE(sets[2].body.size() == 52);  // 4 + 52: no padding needed
+    REQUIRE(sets[2].body.size() == 56);  // 55 + 1 byte of padding
     CHECK(slice(sets[2].body, 0, 50) == kV9V4Record);
-    CHECK(rd(sets[2].body, 50, 2) == 404);
+    CHECK(rd(sets[2].body, 50, 3) == 0x060206);  // engine 6, http
+    CHECK(rd(sets[2].body, 53, 2) == 404);
+    CHECK(rd(sets[2].body, 55, 1) == 0);
 }
 
 TEST_CASE("NetFlow v9: sequence counts packets; templates every template_packets messages",
