@@ -2,13 +2,14 @@
 """Accuracy and export lint against the shared ground truth, through
 ../shared/tools/corpus_eval.py and flowcheck.py (independent decoders + tshark lint).
 
-usage: accuracy.py TAPFLOW SOURCE_ROOT PROTO MODE
+usage: accuracy.py TAPFLOW SOURCE_ROOT PROTO MODE [EXTRA_OPTIONS]
   MODE corpus  every ../shared/corpus/dev pcap: --min-accuracy 99.5 --min-l7 99 --max-l7-wrong 0 --max-lint 0
        lint    every ../shared/corpus/dev pcap: --max-lint 0 only (accuracy printed, not judged)
        sample  data/sample.pcap vs data/sample.truth.csv: 100 % exact flows, lint clean
 
 Probe command: TAPFLOW -r {pcap} -e PROTO://{host}:{port} -q, plus --key +vlan except for v5
-(NetFlow v5 has no VLAN field; flowcheck ignores the vlan column for v5).
+(NetFlow v5 has no VLAN field; flowcheck ignores the vlan column for v5), plus EXTRA_OPTIONS
+(one shell-quoted string, e.g. '--biflow --sample 3': lint mode only, since they change flows).
 Skips (77) when ../shared/tools or ../shared/corpus is absent (a clone without ../shared).
 """
 import os
@@ -24,6 +25,10 @@ import common  # noqa: E402
 def main():
     tapflow, src, rest = common.parse_args('v5|v9|ipfix corpus|lint|sample', 2)
     proto, mode = rest[0], rest[1]
+    extra = rest[2] if len(rest) > 2 else ''
+    if extra and mode != 'lint':
+        print('EXTRA_OPTIONS change the flows: lint mode only', file=sys.stderr)
+        sys.exit(2)
     shared = common.shared_dir(src)
     tools = os.path.join(shared, 'tools')
     evaluator = os.path.join(tools, 'corpus_eval.py')
@@ -34,7 +39,9 @@ def main():
     common.need_tools('tshark')
     key = '' if proto == 'v5' else ' --key +vlan'
     probe = '%s -r {pcap} -e %s://{host}:{port}%s -q' % (shlex.quote(tapflow), proto, key)
-    work = common.WorkDir('accuracy-%s-%s' % (proto, mode))
+    if extra:
+        probe += ' ' + extra
+    work = common.WorkDir('accuracy-%s-%s%s' % (proto, mode, '-options' if extra else ''))
     if mode == 'sample':
         cmd = ['/usr/bin/python3', flowcheck, 'run', '--probe', probe,
                '--pcap', common.sample_pcap(src),
