@@ -69,7 +69,7 @@ inline constexpr uint16_t kVariableLength = 0xFFFF;
     X(exportedMessageTotalCount, 41, unsigned64, 8, "export messages sent")                   \
     X(exportedFlowRecordTotalCount, 42, unsigned64, 8, "flow records sent")                   \
     X(ignoredPacketTotalCount, 164, unsigned64, 8,                                           \
-      "frames read but not metered (non-IP, unsupported link type)")                         \
+      "packets not metered: dropped by the kernel/interface (live) or not IP")               \
     X(notSentFlowTotalCount, 166, unsigned64, 8,                                             \
       "flow records lost: exporter ring full, transport could not send")                      \
     X(samplingInterval, 34, unsigned32, 4, "v9 sampler: 1 packet in N (--sample)")            \

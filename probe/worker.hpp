@@ -110,6 +110,8 @@ public:
         cache_.expire(clock_ns_);
     }
 
+    void capture_drops(uint64_t total) override { capture_drops_ = total; }
+
     // End every flow still in the cache (end of file, SIGINT/SIGTERM), then send the final
     // statistics, so collectors get the totals.
     void finish() {
@@ -129,7 +131,7 @@ private:
         const DecodeCounters& d = decoder_.counters();
         FlowRecord m;
         m.key.ip_version = 0;
-        m.packets = d.frames - d.ip_packets;  // frames that were not metered
+        m.packets = d.frames - d.ip_packets + capture_drops_;  // seen but not metered
         m.bytes = cache_.counters().ring_drops;
         m.export_ns = clock_ns_;
         if (!ring_.try_push(m)) {
@@ -161,6 +163,7 @@ private:
     WorkerOptions wo_;
     std::optional<Sampler> sampler_;
     uint64_t clock_ns_ = 0;
+    uint64_t capture_drops_ = 0;
     uint64_t next_stats_ns_ = UINT64_MAX;  // set by the first packet (or the first idle tick)
     int dlt_ = -1;
     std::optional<LinkType> link_;

@@ -86,8 +86,18 @@ void on_packet(u_char* user, const pcap_pkthdr* hdr, const u_char* data) {
 
 PcapSource::End PcapSource::run(Handler& h) {
     Ctx ctx{&h, pcap_get_tstamp_precision(p_) == PCAP_TSTAMP_PRECISION_NANO, dlt_};
+    uint64_t next_stats_ns = 0;
     for (;;) {
         if (stop_.load(std::memory_order_relaxed)) return End::stopped;
+        if (live_) {
+            // Kernel drop counters for the statistics option record, about once a second.
+            const uint64_t now = wall_ns();
+            if (now >= next_stats_ns) {
+                next_stats_ns = now + 1'000'000'000;
+                pcap_stat ps{};
+                if (pcap_stats(p_, &ps) == 0) h.capture_drops(uint64_t{ps.ps_drop} + ps.ps_ifdrop);
+            }
+        }
         int n = pcap_dispatch(p_, 256, on_packet, reinterpret_cast<u_char*>(&ctx));
         if (n == PCAP_ERROR_BREAK) return End::stopped;
         if (n == PCAP_ERROR) {

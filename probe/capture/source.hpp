@@ -42,6 +42,8 @@ public:
     struct Handler {
         virtual void packet(const Frame& f) = 0;
         virtual void idle(uint64_t wall_ns) = 0;  // live capture: no packet for a while
+        // Live capture: packets the kernel or the interface dropped so far (about once a second).
+        virtual void capture_drops(uint64_t /*total*/) {}
     protected:
         ~Handler() = default;
     };
