@@ -256,6 +256,7 @@ void Exporter::tick(uint64_t now_ns) { transport_->tick(now_ns); }
 
 void Exporter::statistics(const ExportStats& global, uint64_t now_ns) {
     now_ns_ = std::max(now_ns_, now_ns);
+    encoder_->flush(now_ns);  // so the counts below cover every record encoded so far
     const TransportCounters& t = transport_->counters();
     ExportStats s = global;
     s.messages = t.messages_sent;
