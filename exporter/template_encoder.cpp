@@ -181,7 +181,7 @@ public:
         const size_t set = open_set(b, t.id);
         write_option_record(b, t, row);
         close_set(b, set);
-        seal_and_send(b, 1, templates, now_ns);
+        seal_and_send(b, 1, templates, now_ns, 0);
     }
 
     std::vector<uint8_t> preamble(uint64_t now_ns, uint32_t sequence) override {
@@ -225,16 +225,18 @@ private:
     }
 
     // Header, sequence and hand-off of a finished message (b starts with header_ bytes).
+    // data_records counts option records too (they are data records on the wire); the sink is
+    // told only how many flow records the message carries.
     void seal_and_send(std::vector<uint8_t>& b, uint32_t data_records, uint32_t template_records,
-                       uint64_t now_ns) {
+                       uint64_t now_ns, uint32_t flow_records) {
         write_header(b, data_records + template_records, sequence_, now_ns);
         sequence_ += ipfix_ ? data_records : 1;
-        sink_({b.data(), b.size()}, data_records);
+        sink_({b.data(), b.size()}, flow_records);
     }
 
     void send(uint64_t now_ns) {
         close_set();
-        seal_and_send(buf_, records_, template_records_, now_ns);
+        seal_and_send(buf_, records_, template_records_, now_ns, records_);
         // A message of templates alone (they left no room for a record) is followed by data,
         // not by the same templates again.
         templates_just_sent_ = records_ == 0;
@@ -472,7 +474,7 @@ private:
                 ++n;
             } while (i < t.rows.size() && b.size() + option_record_size(t) + 3 <= opt_.mtu);
             close_set(b, set);
-            seal_and_send(b, n, 1, now_ns);
+            seal_and_send(b, n, 1, now_ns, 0);
         }
     }
 

@@ -52,7 +52,7 @@
     X(records, "flow records encoded")                                             \
     X(packets, "packets in the exported records")                                  \
     X(octets, "octets in the exported records")                                    \
-    X(messages, "export messages (datagrams / lines) written")                     \
+    X(messages, "export messages built (datagrams, TCP messages, JSON chunks), sent or not")                     \
     X(templates, "template records sent")                                          \
     X(not_exportable, "records this format cannot carry (IPv6 in NetFlow v5)")      \
     X(not_exportable_packets, "packets in records this format cannot carry")       \
