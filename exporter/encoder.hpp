@@ -97,11 +97,21 @@ protected:
         const uint64_t first_ms = r.first_ns / 1'000'000;
         const uint64_t export_ms = export_seconds(now_ns) * 1000;
         if (first_ms < boot_ms_ || export_ms - boot_ms_ >= 0xFFFFFFFFull) {
-            flush(msg_now_ns_);  // the message so far, stamped with its own latest time
+            flush(message_time(now_ns));  // the message so far, stamped with its own latest time
             boot_ms_ = r.first_ns / 1'000'000'000 * 1000;
         }
-        msg_now_ns_ = std::max(msg_now_ns_, now_ns);
     }
+    // The same for a message without flow times (option records) sent at now_ns.
+    void keep_export_in_range(uint64_t now_ns) {
+        const uint64_t export_ms = export_seconds(now_ns) * 1000;
+        if (export_ms < boot_ms_ || export_ms - boot_ms_ >= 0xFFFFFFFFull)
+            boot_ms_ = now_ns / 1'000'000'000 * 1000;
+    }
+    // A data message is stamped with the latest clock of its own records, not with the clock of
+    // whatever made it leave (a later record, a statistics timer): its header time stays close
+    // to its flows, which keeps v5/v9 uptimes in range.
+    void note_record_time(uint64_t now_ns) { msg_now_ns_ = std::max(msg_now_ns_, now_ns); }
+    uint64_t message_time(uint64_t now_ns) const { return msg_now_ns_ ? msg_now_ns_ : now_ns; }
     // Header sysUpTime for a message stamped export_seconds(now_ns): 32-bit ms since boot.
     uint64_t header_uptime_ms(uint64_t now_ns) const {
         const uint64_t ms = export_seconds(now_ns) * 1000;
@@ -109,7 +119,7 @@ protected:
     }
 
     uint64_t boot_ms_;
-    uint64_t msg_now_ns_ = 0;  // latest clock of the records in the message being built
+    uint64_t msg_now_ns_ = 0;  // latest clock of the records in the message being built (0: none)
     uint64_t templates_sent_ = 0;
     uint64_t clamped_ = 0;
 };

@@ -156,6 +156,7 @@ public:
             set_start_ = open_set(buf_, static_cast<uint16_t>(kFirstTemplate + t));
             set_open_ = t;
         }
+        note_record_time(now_ns);
         // A record with long strings must still fit one message: shorten them if needed.
         const size_t budget = opt_.mtu > buf_.size() ? opt_.mtu - buf_.size() - (ipfix_ ? 0 : 3) : 0;
         write_record(t, r, budget);
@@ -169,6 +170,7 @@ public:
     }
 
     void statistics(const ExportStats& st, uint64_t now_ns) override {
+        if (!ipfix_) keep_export_in_range(now_ns);
         const OptTemplate& t = options_[0];
         const std::vector<OptValue> row{{opt_.domain}, {boot_ms_}, {st.octets}, {st.messages},
                                         {st.records}, {st.ignored_packets}, {st.not_sent_records}};
@@ -192,9 +194,7 @@ public:
             write_option_template(b, t);
             ++templates;
             if (t.rows.empty()) continue;
-            const size_t set = open_set(b, t.id);
-            for (const auto& row : t.rows) write_option_record(b, t, row);
-            close_set(b, set);
+            write_option_rows(b, t, 0, t.rows.size());
             records += static_cast<uint32_t>(t.rows.size());
         }
         // Numbered so that its option records lead up to `sequence`; the stream's own count
@@ -236,6 +236,8 @@ private:
 
     void send(uint64_t now_ns) {
         close_set();
+        now_ns = message_time(now_ns);
+        msg_now_ns_ = 0;
         seal_and_send(buf_, records_, template_records_, now_ns, records_);
         // A message of templates alone (they left no room for a record) is followed by data,
         // not by the same templates again.
@@ -455,6 +457,18 @@ private:
         for (size_t i = 0; i < t.fields.size(); ++i) put(t.fields[i], row[i + 1]);
     }
 
+    // Rows [first, first+n) of a static table. IPFIX: one record per set, because nfdump 1.7.1
+    // steps through an options data set without counting the scope and reads only the first
+    // record of each set correctly. v9: one set.
+    void write_option_rows(std::vector<uint8_t>& b, const OptTemplate& t, size_t first, size_t n) {
+        size_t set = 0;
+        for (size_t i = first; i < first + n; ++i) {
+            if (ipfix_ || i == first) set = open_set(b, t.id);
+            write_option_record(b, t, t.rows[i]);
+            if (ipfix_ || i + 1 == first + n) close_set(b, set);
+        }
+    }
+
     size_t option_record_size(const OptTemplate& t) const {
         size_t n = ipfix_ ? t.scope.length : 4;
         for (const OptField& f : t.fields) n += f.length;
@@ -467,14 +481,13 @@ private:
         while (i < t.rows.size()) {
             std::vector<uint8_t> b(header_, 0);
             write_option_template(b, t);
-            const size_t set = open_set(b, t.id);
-            uint32_t n = 0;
-            do {
-                write_option_record(b, t, t.rows[i++]);
+            size_t n = 1;
+            while (i + n < t.rows.size() &&
+                   b.size() + (n + 1) * (option_record_size(t) + 4 + 3) <= opt_.mtu)
                 ++n;
-            } while (i < t.rows.size() && b.size() + option_record_size(t) + 3 <= opt_.mtu);
-            close_set(b, set);
-            seal_and_send(b, n, 1, now_ns, 0);
+            write_option_rows(b, t, i, n);
+            i += n;
+            seal_and_send(b, static_cast<uint32_t>(n), 1, now_ns, 0);
         }
     }
 

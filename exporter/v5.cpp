@@ -23,6 +23,7 @@ public:
     bool add(const FlowRecord& r, uint64_t now_ns) override {
         if (r.key.is_v6()) return false;
         keep_uptime_in_range(r, now_ns);
+        note_record_time(now_ns);
         uint8_t* p = buf_.data() + kHeader + count_ * kRecord;
         std::memcpy(p, r.key.src.data(), 4);
         std::memcpy(p + 4, r.key.dst.data(), 4);
@@ -48,6 +49,8 @@ public:
 
     void flush(uint64_t now_ns) override {
         if (count_ == 0) return;
+        now_ns = message_time(now_ns);
+        msg_now_ns_ = 0;
         const uint64_t secs = export_seconds(now_ns);
         uint8_t* p = buf_.data();
         p = put16(p, 5);

@@ -76,10 +76,36 @@ public:
         // Time is packet time (DESIGN.md); the clock never goes back, packet timestamps may.
         if (f.ts_ns > clock_ns_) clock_ns_ = f.ts_ns;
         else if (f.ts_ns < clock_ns_) ++cache_.counters().time_backwards;
+        meter(f);
+        cache_.expire_if_due(clock_ns_);
+        // After the flows this packet's time ended, so the marker follows them in the ring.
         if (clock_ns_ >= next_stats_ns_) [[unlikely]] push_stats();
+    }
+
+    void idle(uint64_t wall_ns) override {
+        if (wall_ns > clock_ns_) clock_ns_ = wall_ns;
+        if (next_stats_ns_ == UINT64_MAX) next_stats_ns_ = clock_ns_;  // live, no packet yet
+        cache_.expire(clock_ns_);
+        if (clock_ns_ >= next_stats_ns_) push_stats();
+    }
+
+    void capture_drops(uint64_t total) override { capture_drops_ = total; }
+
+    // End every flow still in the cache (end of file, SIGINT/SIGTERM), then send the final
+    // statistics, so collectors get the totals.
+    void finish() {
+        cache_.flush_all(clock_ns_, EndReason::forced);
+        push_stats();
+    }
+
+    const Decoder& decoder() const { return decoder_; }
+    const FlowCache& cache() const { return cache_; }
+    const Dpi* dpi() const { return dpi_.get(); }
+
+private:
+    void meter(const Frame& f) {
         if (sampler_ && !sampler_->take()) {
             ++cache_.counters().sampled_out;
-            cache_.expire_if_due(clock_ns_);
             return;
         }
         if (f.dlt != dlt_) {
@@ -100,30 +126,8 @@ public:
             if (dpi_ && !h.responder && *h.aux != kDpiDone && (pi.payload_len || pi.key.proto == 6))
                 dpi_->inspect(pi, *h.aux, *h.seq0, *h.dpi_flags);
         }
-        cache_.expire_if_due(clock_ns_);
     }
 
-    void idle(uint64_t wall_ns) override {
-        if (wall_ns > clock_ns_) clock_ns_ = wall_ns;
-        if (next_stats_ns_ == UINT64_MAX) next_stats_ns_ = clock_ns_;  // live, no packet yet
-        if (clock_ns_ >= next_stats_ns_) push_stats();
-        cache_.expire(clock_ns_);
-    }
-
-    void capture_drops(uint64_t total) override { capture_drops_ = total; }
-
-    // End every flow still in the cache (end of file, SIGINT/SIGTERM), then send the final
-    // statistics, so collectors get the totals.
-    void finish() {
-        cache_.flush_all(clock_ns_, EndReason::forced);
-        push_stats();
-    }
-
-    const Decoder& decoder() const { return decoder_; }
-    const FlowCache& cache() const { return cache_; }
-    const Dpi* dpi() const { return dpi_.get(); }
-
-private:
     // A statistics marker through the ring (key.ip_version 0): it reaches the exporters in
     // order with the flows, so the counts a file run reports are the same every run.
     void push_stats() {

@@ -210,7 +210,16 @@ void FlowCache::remove(uint32_t idx, uint64_t now_ns, EndReason reason) {
     r.bytes = e.bytes;
     r.first_ns = e.first_ns;
     r.last_ns = e.last_ns;
-    r.export_ns = now_ns;
+    // When the flow's timer fell due, not when it was noticed: reading a file, the next packet
+    // may come days later, and the record's export time must stay close to the flow.
+    uint64_t due = now_ns;
+    switch (reason) {
+        case EndReason::idle: due = e.touch_ns + cfg_.inactive_timeout_ns; break;
+        case EndReason::end_of_flow: due = e.touch_ns + cfg_.fin_timeout_ns; break;
+        case EndReason::active: due = e.first_ns + cfg_.active_timeout_ns; break;
+        default: break;
+    }
+    r.export_ns = std::max(std::min(now_ns, due), e.last_ns);
     r.vlan = e.vlan;
     r.tos = e.tos;
     r.tcp_flags = e.tcp_flags;
