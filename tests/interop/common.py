@@ -161,3 +161,25 @@ def find_flow(rows, **kw):
         if all(r[k] == v for k, v in kw.items()):
             return r
     return None
+
+
+def udp_recv_queue(port):
+    """Bytes waiting in the receive queue of the UDP socket bound to 127.0.0.1:port (ss)."""
+    out = subprocess.run(['ss', '-Hunl', 'sport = :%d' % port], capture_output=True,
+                         text=True).stdout.split()
+    return int(out[1]) if len(out) > 1 and out[1].isdigit() else 0
+
+
+def wait_udp_drained(port, timeout=20.0):
+    """Waits until a collector has read every datagram queued on its socket: nfcapd (and
+    others) drop what is still queued when stopped, and a loaded machine can starve them."""
+    time.sleep(0.3)
+    t_end = time.monotonic() + timeout
+    quiet = 0
+    while time.monotonic() < t_end:
+        quiet = quiet + 1 if udp_recv_queue(port) == 0 else 0
+        if quiet >= 3:
+            time.sleep(0.2)     # the last datagram read is processed before SIGTERM is seen
+            return True
+        time.sleep(0.1)
+    return False

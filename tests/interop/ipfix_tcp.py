@@ -39,6 +39,7 @@ import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.realpath(__file__)))
 import common  # noqa: E402
+from collect import ip_checksum  # noqa: E402
 
 FLOW_TIDS = range(256, 268)          # data templates: plain and application flows, v4 and v6
 STATS_TID, IFACE_TID, APP_TID = 270, 273, 274
@@ -47,15 +48,6 @@ BASE_S = 1704067200                  # 2024-01-01 00:00:00 UTC: packet time of c
 
 
 # ---------------------------------------------------------------- packets crafted here
-
-def _csum(b):
-    if len(b) % 2:
-        b += b'\x00'
-    s = sum(struct.unpack('!%dH' % (len(b) // 2), b))
-    while s >> 16:
-        s = (s & 0xFFFF) + (s >> 16)
-    return ~s & 0xFFFF
-
 
 def udp_frame(i, payload=b'tapflow-test-pkt'):
     """Ethernet frame of flow number i: a UDP packet with a 5-tuple of its own; every 10th is
@@ -68,13 +60,13 @@ def udp_frame(i, payload=b'tapflow-test-pkt'):
         dst = b'\x20\x01\x0d\xb8' + b'\x00' * 11 + b'\x01'
         pseudo = src + dst + struct.pack('!IxxxB', udp_len, 17)
         udp = struct.pack('!HHHH', sport, dport, udp_len, 0) + payload
-        udp = udp[:6] + struct.pack('!H', _csum(pseudo + udp) or 0xFFFF) + udp[8:]
+        udp = udp[:6] + struct.pack('!H', ip_checksum(pseudo + udp) or 0xFFFF) + udp[8:]
         ip6 = struct.pack('!IHBB', 6 << 28, udp_len, 17, 64) + src + dst
         return eth + b'\x86\xdd' + ip6 + udp
     src = bytes([10, (i >> 16) & 255, (i >> 8) & 255, i & 255])
     dst = bytes([192, 0, 2, 1])
     ip = struct.pack('!BBHHHBBH4s4s', 0x45, 0, 20 + udp_len, i & 0xFFFF, 0, 64, 17, 0, src, dst)
-    ip = ip[:10] + struct.pack('!H', _csum(ip)) + ip[12:]
+    ip = ip[:10] + struct.pack('!H', ip_checksum(ip)) + ip[12:]
     return eth + b'\x08\x00' + ip + struct.pack('!HHHH', sport, dport, udp_len, 0) + payload
 
 

@@ -6,9 +6,10 @@ IPFIX file (RFC 5655) that `ipfixDump --in FILE` reads.
 usage: ipfixdump.py TAPFLOW SOURCE_ROOT
 
 Checks: ipfixDump exits 0 and prints nothing on stderr; it reads every message and as many
-data records as tapflow exported (= flows in data/sample.truth.csv), the IPv4 (256) and IPv6
-(257) templates among those announced, and the packetDeltaCount / octetDeltaCount values it
-prints sum to the totals.
+flow records (templates 256-267) as tapflow exported (= flows in data/sample.truth.csv), the
+IPv4 (256) and IPv6 (257) templates among those announced, the option records tapflow sends
+(statistics 270, interface table 273, application table 274: one each, three applications), and
+the packetDeltaCount / octetDeltaCount values it prints sum to the totals.
 """
 import os
 import re
@@ -41,13 +42,17 @@ def main():
     ck.equal('ipfixDump exit code', 0, d.returncode)
     ck.equal('ipfixDump stderr', '', d.stderr.strip())
     out = d.stdout
-    records = len(re.findall(r'^--- data record \d+ ---', out, re.M))
+    # Every data record's template id; flow records use 256-267, option records 270-274.
+    rec_tids = [int(x) for x in re.findall(r'^--- data record \d+ ---\nheader:\n\s*count:\s*\d+\s+tid:\s+(\d+)',
+                                           out, re.M)]
+    records = sum(1 for t in rec_tids if 256 <= t <= 267)
+    options = {t: rec_tids.count(t) for t in sorted(set(rec_tids)) if t >= 270}
     messages = len(re.findall(r'^--- Message Header ---', out, re.M))
     tids = sorted(set(int(x) for x in re.findall(r'^\s*tid:\s+(\d+)', out, re.M)))
     packets = sum(int(x) for x in re.findall(r'packetDeltaCount : (\d+)', out))
     octets = sum(int(x) for x in re.findall(r'octetDeltaCount : (\d+)', out))
-    print('ipfixDump: %d messages, %d data records, templates %s, %d packets, %d octets'
-          % (messages, records, tids, packets, octets))
+    print('ipfixDump: %d messages, %d flow records, option records %s, templates %s, '
+          '%d packets, %d octets' % (messages, records, options, tids, packets, octets))
     s = subprocess.run(['ipfixDump', '--in', raw, '--stats'], capture_output=True, text=True)
     m = re.search(r'File Stats: (\d+) Messages, (\d+) Data Records, (\d+) Template Records',
                   s.stdout)
@@ -57,13 +62,16 @@ def main():
     n, tp, tb = common.totals(truth)
     ck.equal('messages', len(msgs), messages)
     ck.equal('data records vs truth flows', n, records)
+    ck.equal('option records (template: count)', {270: 1, 273: 1, 274: 3}, options)
+    ck.equal('every data record has a template id', len(re.findall(r'^--- data record', out, re.M)),
+             len(rec_tids))
     ck.check('template ids include 256 (IPv4) and 257 (IPv6), all >= 256',
              {256, 257} <= set(tids) and min(tids) >= 256, 'template ids %s' % tids)
     ck.equal('packetDeltaCount sum vs truth', tp, packets)
     ck.equal('octetDeltaCount sum vs truth', tb, octets)
     if m:
-        ck.equal('--stats: messages, data records', (len(msgs), n),
-                 (int(m.group(1)), int(m.group(2))))
+        ck.equal('--stats: messages, data records (flows + options)',
+                 (len(msgs), n + sum(options.values())), (int(m.group(1)), int(m.group(2))))
     if st:
         e = st['exporters'][0]
         ck.equal('data records == tapflow exported records', e['records'], records)

@@ -60,9 +60,8 @@ def main():
                                              '%s://127.0.0.1:%d' % (fmt, port)],
                                    stats=work('stats.json'))
         ck.equal('tapflow exit code', 0, p.returncode)
-        # Loopback delivery is immediate; give nfcapd a moment to read its socket, then stop it
-        # so it writes the file.
-        subprocess.run(['sleep', '0.5'])
+        # Stop nfcapd (so it writes the file) only once it has read every datagram.
+        ck.check('nfcapd read every datagram', common.wait_udp_drained(port))
     finally:
         nfcapd.send_signal(signal.SIGTERM)
         try:

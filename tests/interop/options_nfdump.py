@@ -252,26 +252,6 @@ def exporter_info(flowdir):
     return '\n'.join(out)
 
 
-def recv_queue(port):
-    """Bytes waiting in the receive queue of the UDP socket bound to 127.0.0.1:port."""
-    out = subprocess.run(['ss', '-Hunl', 'sport = :%d' % port], capture_output=True,
-                         text=True).stdout.split()
-    return int(out[1]) if len(out) > 1 and out[1].isdigit() else 0
-
-
-def wait_drained(port, timeout=20.0):
-    time.sleep(0.3)
-    t_end = time.monotonic() + timeout
-    quiet = 0
-    while time.monotonic() < t_end:
-        quiet = quiet + 1 if recv_queue(port) == 0 else 0
-        if quiet >= 3:
-            time.sleep(0.2)     # the last datagram read is processed before SIGTERM is seen
-            return True
-        time.sleep(0.1)
-    return False
-
-
 class Run:
     """One nfcapd on a free port, one tapflow run into it, the flows nfdump reads back."""
 
@@ -304,7 +284,7 @@ class Run:
                     self.jsonl = [json.loads(line) for line in f if line.strip()]
             # nfcapd drops what is still in its socket when it is stopped: wait until it has
             # read every datagram (a loaded machine can starve it for a while).
-            if not wait_drained(port):
+            if not common.wait_udp_drained(port):
                 print('      note: nfcapd still had unread datagrams after 20 s')
         finally:
             nfcapd.send_signal(signal.SIGTERM)
