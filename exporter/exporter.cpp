@@ -31,8 +31,8 @@ uint64_t parse_size(std::string_view v) {
     }
     uint64_t n = 0;
     auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
-    if (ec != std::errc() || p != v.data() + v.size() || v.empty())
-        throw std::invalid_argument("not a size");
+    if (ec != std::errc() || p != v.data() + v.size() || v.empty() || n > (1ull << 50) / mult)
+        throw std::invalid_argument("not a size (up to 1024T)");
     return n * mult;
 }
 
@@ -50,8 +50,10 @@ double parse_seconds(std::string_view v) {
     }
     double x = 0;
     auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), x);
-    if (ec != std::errc() || p != v.data() + v.size() || v.empty() || x < 0)
-        throw std::invalid_argument("not a duration");
+    // Finite and at most ten years: a value that does not fit the clocks is a mistake.
+    if (ec != std::errc() || p != v.data() + v.size() || v.empty() || !(x >= 0) ||
+        x * mult > 10 * 365 * 86400.0)
+        throw std::invalid_argument("not a duration (seconds, or with s/m/h/d, up to 10 years)");
     return x * mult;
 }
 
