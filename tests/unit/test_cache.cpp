@@ -155,7 +155,8 @@ TEST_CASE("Inactive timeout ends a flow (reason idle)", "[cache][timers]") {
         CHECK(h.records[0].packets == 2);
         CHECK(h.records[0].first_ns == kT0);
         CHECK(h.records[0].last_ns == kT0 + 1 * kSec);
-        CHECK(h.records[0].export_ns == kT0 + 16 * kSec + 1);
+        // Exported as of when its timer fell due (last update + 15 s), not when noticed.
+        CHECK(h.records[0].export_ns == kT0 + 16 * kSec);
         CHECK(h.cache.counters().expired_idle == 1);
         CHECK(h.cache.size() == 0);
     }
@@ -499,4 +500,278 @@ TEST_CASE("Churn through small tables: spills and deletions keep lookups working
         CHECK(sum_packets(h.records) == packets_in);
         CHECK(h.cache.counters().flows_created == kFlows);
     }
+}
+
+// =============================================================================================
+// Biflow (CacheConfig::biflow, RFC 5103): one entry per connection, keyed by the initiator
+// =============================================================================================
+
+namespace {
+
+CacheConfig biflow_config(uint32_t max_flows = 1024) {
+    CacheConfig c = config(max_flows);
+    c.biflow = true;
+    return c;
+}
+
+// As Harness::packet, and returns the cache's answer (responder or not).
+bool responder(Harness& h, const Pkt& p) {
+    h.clock = std::max(h.clock, p.ts_ns);
+    const FlowCache::Hit hit = h.cache.update(make(p), h.clock);
+    h.cache.expire_if_due(h.clock);
+    return hit.responder;
+}
+
+std::array<uint8_t, 16> v4(uint32_t a) {
+    std::array<uint8_t, 16> out{};
+    for (int i = 0; i < 4; ++i) out[size_t(i)] = uint8_t(a >> (24 - 8 * i));
+    return out;
+}
+
+// Initiator A and responder B; the two orders make the canonical key the initiator's in one
+// case and the responder's in the other.
+struct Ends {
+    uint32_t a, b;
+};
+constexpr Ends kEnds[] = {{0x0A000001, 0x0A000002}, {0x0A000009, 0x0A000002}};
+
+}  // namespace
+
+TEST_CASE("Biflow: both directions in one record, keyed by the initiator", "[cache][biflow]") {
+    for (const Ends e : kEnds) {
+        CAPTURE(e.a, e.b);
+        Harness h(biflow_config());
+        const Pkt fwd{.src = e.a, .dst = e.b, .sport = 40000, .dport = 80};
+        const Pkt rev{.src = e.b, .dst = e.a, .sport = 80, .dport = 40000};
+        auto at = [](Pkt p, uint64_t ms, uint32_t bytes, uint8_t flags, uint8_t ttl) {
+            p.ts_ns = kT0 + ms * kMs;
+            p.bytes = bytes;
+            p.flags = flags;
+            p.ttl = ttl;
+            return p;
+        };
+        CHECK_FALSE(responder(h, at(fwd, 0, 60, kSyn, 64)));
+        CHECK(responder(h, at(rev, 1, 60, kSyn | kAck, 50)));
+        CHECK_FALSE(responder(h, at(fwd, 2, 52, kAck, 63)));
+        CHECK(responder(h, at(rev, 3, 1500, kPsh | kAck, 52)));
+        CHECK_FALSE(responder(h, at(fwd, 4, 52, kAck, 64)));
+        CHECK(h.cache.size() == 1);
+        CHECK(h.cache.counters().flows_created == 1);
+        h.cache.flush_all(kT0 + 10 * kMs, EndReason::forced);
+        REQUIRE(h.records.size() == 1);
+        const FlowRecord& r = h.records[0];
+        CHECK(r.key.src == v4(e.a));
+        CHECK(r.key.dst == v4(e.b));
+        CHECK(r.key.sport == 40000);
+        CHECK(r.key.dport == 80);
+        CHECK(r.packets == 3);
+        CHECK(r.bytes == 164);
+        CHECK(r.tcp_flags == (kSyn | kAck));
+        CHECK(r.min_ttl == 63);
+        CHECK(r.max_ttl == 64);
+        CHECK(r.first_ns == kT0);
+        CHECK(r.last_ns == kT0 + 4 * kMs);
+        CHECK(r.rev_packets == 2);
+        CHECK(r.rev_bytes == 1560);
+        CHECK(r.rev_tcp_flags == (kSyn | kAck | kPsh));
+        CHECK(r.rev_min_ttl == 50);
+        CHECK(r.rev_max_ttl == 52);
+        CHECK(r.rev_first_ns == kT0 + 1 * kMs);
+        CHECK(r.rev_last_ns == kT0 + 3 * kMs);
+        CHECK(r.end_reason == EndReason::forced);
+    }
+}
+
+TEST_CASE("Biflow: a SYN/ACK seen first makes its receiver the initiator", "[cache][biflow]") {
+    for (const Ends e : kEnds) {
+        CAPTURE(e.a, e.b);
+        Harness h(biflow_config());
+        // The capture starts after A's SYN: first B → A SYN/ACK, then A's ACK, then B's data.
+        CHECK(responder(h, {.src = e.b, .dst = e.a, .sport = 443, .dport = 50000, .ts_ns = kT0,
+                            .bytes = 60, .flags = kSyn | kAck, .ttl = 50}));
+        CHECK_FALSE(responder(h, {.src = e.a, .dst = e.b, .sport = 50000, .dport = 443,
+                                  .ts_ns = kT0 + kMs, .bytes = 52, .flags = kAck, .ttl = 64}));
+        CHECK(responder(h, {.src = e.b, .dst = e.a, .sport = 443, .dport = 50000,
+                            .ts_ns = kT0 + 2 * kMs, .bytes = 1500, .flags = kPsh | kAck, .ttl = 51}));
+        h.cache.flush_all(kT0 + 3 * kMs, EndReason::forced);
+        REQUIRE(h.records.size() == 1);
+        const FlowRecord& r = h.records[0];
+        CHECK(r.key.src == v4(e.a));
+        CHECK(r.key.dst == v4(e.b));
+        CHECK(r.key.sport == 50000);
+        CHECK(r.key.dport == 443);
+        CHECK(r.packets == 1);
+        CHECK(r.bytes == 52);
+        CHECK(r.tcp_flags == kAck);
+        CHECK(r.first_ns == kT0 + kMs);  // the initiator's own packets
+        CHECK(r.last_ns == kT0 + kMs);
+        CHECK(r.rev_packets == 2);
+        CHECK(r.rev_bytes == 1560);
+        CHECK(r.rev_tcp_flags == (kSyn | kAck | kPsh));
+        CHECK(r.rev_min_ttl == 50);
+        CHECK(r.rev_max_ttl == 51);
+        CHECK(r.rev_first_ns == kT0);
+        CHECK(r.rev_last_ns == kT0 + 2 * kMs);
+    }
+    SECTION("a SYN/ACK alone: the key is still its receiver's, no forward packets") {
+        Harness h(biflow_config());
+        h.packet({.src = 0x0A000002, .dst = 0x0A000001, .sport = 443, .dport = 50000,
+                  .flags = kSyn | kAck});
+        h.cache.flush_all(kT0 + kMs, EndReason::forced);
+        REQUIRE(h.records.size() == 1);
+        CHECK(h.records[0].key.src == v4(0x0A000001));
+        CHECK(h.records[0].key.sport == 50000);
+        CHECK(h.records[0].packets == 0);
+        CHECK(h.records[0].rev_packets == 1);
+    }
+    SECTION("a SYN alone, or any other first packet: the sender initiates") {
+        for (uint8_t flags : {kSyn, kAck, uint8_t(kSyn | kAck | kFin), uint8_t(kPsh | kAck)}) {
+            CAPTURE(int(flags));
+            Harness h(biflow_config());
+            const bool synack = (flags & (kSyn | kAck)) == (kSyn | kAck);
+            h.packet({.src = 0x0A000002, .dst = 0x0A000001, .sport = 443, .dport = 50000,
+                      .flags = flags});
+            h.cache.flush_all(kT0 + kMs, EndReason::forced);
+            REQUIRE(h.records.size() == 1);
+            CHECK(h.records[0].key.src == v4(synack ? 0x0A000001 : 0x0A000002));
+        }
+    }
+    SECTION("UDP has no SYN/ACK: the first sender initiates") {
+        Harness h(biflow_config());
+        h.packet({.src = 0x0A000002, .dst = 0x0A000001, .sport = 53, .dport = 50000, .proto = 17,
+                  .flags = kSyn | kAck});  // not TCP: the flags byte means nothing
+        h.packet({.src = 0x0A000001, .dst = 0x0A000002, .sport = 50000, .dport = 53, .proto = 17,
+                  .ts_ns = kT0 + kMs});
+        h.cache.flush_all(kT0 + 2 * kMs, EndReason::forced);
+        REQUIRE(h.records.size() == 1);
+        CHECK(h.records[0].key.src == v4(0x0A000002));
+        CHECK(h.records[0].key.sport == 53);
+        CHECK(h.records[0].packets == 1);
+        CHECK(h.records[0].rev_packets == 1);
+    }
+}
+
+TEST_CASE("Biflow: packets that differ in ports, protocol or ToS do not pair", "[cache][biflow]") {
+    Harness h(biflow_config());
+    h.packet({.src = 0x0A000001, .dst = 0x0A000002, .sport = 40000, .dport = 80});
+    h.packet({.src = 0x0A000002, .dst = 0x0A000001, .sport = 81, .dport = 40000, .ts_ns = kT0 + 1});
+    h.packet({.src = 0x0A000002, .dst = 0x0A000001, .sport = 80, .dport = 40001, .ts_ns = kT0 + 2});
+    h.packet({.src = 0x0A000002, .dst = 0x0A000001, .sport = 80, .dport = 40000, .proto = 17,
+              .ts_ns = kT0 + 3});
+    h.packet({.src = 0x0A000002, .dst = 0x0A000001, .sport = 80, .dport = 40000, .ts_ns = kT0 + 4,
+              .tos = 0x20});
+    h.packet({.src = 0x0A000003, .dst = 0x0A000001, .sport = 80, .dport = 40000, .ts_ns = kT0 + 5});
+    CHECK(h.cache.size() == 6);
+    h.cache.flush_all(h.clock, EndReason::forced);
+    REQUIRE(h.records.size() == 6);
+    for (const FlowRecord& r : h.records) {
+        CHECK(r.packets == 1);
+        CHECK(r.rev_packets == 0);
+        CHECK(r.rev_bytes == 0);
+        CHECK(r.rev_first_ns == 0);
+        CHECK(r.rev_last_ns == 0);
+        CHECK(r.rev_min_ttl == 0);
+        CHECK(r.rev_max_ttl == 0);
+    }
+}
+
+TEST_CASE("Biflow: same address on both ends pairs by ports", "[cache][biflow]") {
+    Harness h(biflow_config());
+    h.packet({.src = 0x7F000001, .dst = 0x7F000001, .sport = 5000, .dport = 4000, .bytes = 10});
+    CHECK(responder(h, {.src = 0x7F000001, .dst = 0x7F000001, .sport = 4000, .dport = 5000,
+                        .ts_ns = kT0 + 1, .bytes = 20}));
+    h.cache.flush_all(h.clock, EndReason::forced);
+    REQUIRE(h.records.size() == 1);
+    CHECK(h.records[0].key.sport == 5000);
+    CHECK(h.records[0].key.dport == 4000);
+    CHECK(h.records[0].bytes == 10);
+    CHECK(h.records[0].rev_bytes == 20);
+}
+
+TEST_CASE("Biflow: timers see the connection as a whole", "[cache][biflow][timers]") {
+    Harness h(biflow_config());
+    h.packet({.src = 0x0A000001, .dst = 0x0A000002, .ts_ns = kT0});
+    h.packet({.src = 0x0A000002, .dst = 0x0A000001, .sport = 80, .dport = 40000,
+              .ts_ns = kT0 + 10 * kSec});
+    // 20 s after the first packet, 10 s after the last one: still within the 15 s idle timeout.
+    h.packet({.src = 0x0B000001, .dst = 0x0B000002, .ts_ns = kT0 + 20 * kSec});
+    CHECK(h.records.empty());
+    h.packet({.src = 0x0B000001, .dst = 0x0B000002, .ts_ns = kT0 + 26 * kSec});
+    REQUIRE(h.records.size() == 1);
+    const FlowRecord& r = h.records[0];
+    CHECK(r.end_reason == EndReason::idle);
+    CHECK(r.packets == 1);
+    CHECK(r.last_ns == kT0);
+    CHECK(r.rev_packets == 1);
+    CHECK(r.rev_last_ns == kT0 + 10 * kSec);
+
+    SECTION("a FIN from the responder ends the connection after the FIN timeout") {
+        Harness f(biflow_config());
+        f.packet({.src = 0x0A000001, .dst = 0x0A000002, .ts_ns = kT0, .flags = kSyn});
+        f.packet({.src = 0x0A000002, .dst = 0x0A000001, .sport = 80, .dport = 40000,
+                  .ts_ns = kT0 + kMs, .flags = kFin | kAck});
+        f.packet({.src = 0x0B000001, .dst = 0x0B000002, .ts_ns = kT0 + 2 * kSec});
+        REQUIRE(f.records.size() == 1);
+        CHECK(f.records[0].end_reason == EndReason::end_of_flow);
+        CHECK(f.records[0].key.src == v4(0x0A000001));
+        CHECK(f.records[0].rev_tcp_flags == (kFin | kAck));
+    }
+}
+
+TEST_CASE("Uniflow mode is unchanged: each direction its own record, no reverse values",
+          "[cache][biflow]") {
+    Harness h(config());
+    CHECK_FALSE(responder(h, {.src = 0x0A000009, .dst = 0x0A000002, .sport = 40000, .dport = 80,
+                              .flags = kSyn}));
+    CHECK_FALSE(responder(h, {.src = 0x0A000002, .dst = 0x0A000009, .sport = 80, .dport = 40000,
+                              .ts_ns = kT0 + 1, .flags = kSyn | kAck}));
+    CHECK(h.cache.size() == 2);
+    h.cache.flush_all(h.clock, EndReason::forced);
+    REQUIRE(h.records.size() == 2);
+    std::set<uint32_t> sources;
+    for (const FlowRecord& r : h.records) {
+        sources.insert(uint32_t(r.key.src[3]));
+        CHECK(r.packets == 1);
+        CHECK(r.rev_packets == 0);
+        CHECK(r.rev_first_ns == 0);
+        CHECK(r.rev_tcp_flags == 0);
+    }
+    CHECK(sources == std::set<uint32_t>{2, 9});
+}
+
+TEST_CASE("Biflow churn: every packet counted once, in one direction or the other",
+          "[cache][biflow][churn]") {
+    // Connections between 2000 address pairs through a 256-flow cache; each packet goes a random
+    // way. Whatever ends when, forward + reverse packets add up to what went in.
+    Harness h(biflow_config(256));
+    std::mt19937 rng(11);
+    std::uniform_int_distribution<uint32_t> pick(0, 1999);
+    uint64_t in = 0;
+    uint32_t over_capacity = 0;
+    for (int n = 0; n < 100'000; ++n) {
+        const uint32_t c = pick(rng);
+        const bool back = rng() & 1;
+        Pkt p{.src = 0x0A000000 | c, .dst = 0x0B000000 | (c * 7 % 2000), .sport = uint16_t(1024 + c),
+              .dport = 443, .ts_ns = kT0 + uint64_t(n) * 1000};
+        if (back) {
+            std::swap(p.src, p.dst);
+            std::swap(p.sport, p.dport);
+        }
+        h.packet(p);
+        ++in;
+        if (h.cache.size() > 256) ++over_capacity;
+    }
+    CHECK(over_capacity == 0);
+    h.cache.flush_all(h.clock, EndReason::forced);
+    uint64_t out = 0;
+    uint32_t bad_keys = 0;
+    for (const FlowRecord& r : h.records) {
+        out += r.packets + r.rev_packets;
+        // The key is always one of the real endpoints' views: 10.x port 1024+c, or 11.x port 443.
+        const bool from_10 = r.key.src[0] == 10;
+        if ((from_10 ? r.key.dport : r.key.sport) != 443) ++bad_keys;
+    }
+    CHECK(bad_keys == 0);
+    CHECK(out == in);
+    CHECK(h.records.size() == h.cache.counters().flows_created);
 }
