@@ -8,8 +8,12 @@ usage: tshark.py TAPFLOW SOURCE_ROOT v5|v9|ipfix
 Checks: no expert info and no malformed packet at all (`-Y '_ws.expert || _ws.malformed'`
 prints nothing; tshark checks sequence numbers and missing templates); tshark decodes as many
 IPv4 and IPv6 flow records, packets and octets as tapflow's --stats says it exported and as
-data/sample.truth.csv holds (v5: the IPv4 part).
+data/sample.truth.csv holds (v5: the IPv4 part). v9 and IPFIX, second run with the optional
+parts on (--sample 4, interface name and description, --local-net, IPFIX --biflow): still no
+expert item, and tshark names the option records' values: interface name and description,
+the three applications, the system init time, the sampler (interval 4), flowDirection.
 """
+import re
 import os
 import subprocess
 import sys
@@ -91,8 +95,41 @@ def main():
         ck.equal('records == tapflow exported records', e['records'], n4 + n6)
         ck.equal('packets == tapflow exported packets', e['packets'], pk)
         ck.equal('octets == tapflow exported octets', e['octets'], oc)
+    if fmt != 'v5':
+        check_options(ck, tapflow, src, work, fmt)
     work.cleanup(keep=bool(ck.failed))
     ck.finish()
+
+
+def check_options(ck, tapflow, src, work, fmt):
+    col = Collector('127.0.0.1').start()
+    extra = ['--sample', '4', '--if-name', 'tap0', '--if-description', 'span port A',
+             '--ifindex', '5', '--local-net', '192.168.0.0/16,2001:db8::/32']
+    if fmt == 'ipfix':
+        extra.append('--biflow')
+    p, _ = common.run_tapflow(tapflow, ['-r', common.sample_pcap(src), '-q', '-e',
+                                        '%s://127.0.0.1:%d' % (fmt, col.port)] + extra)
+    col.stop()
+    ck.equal('options run: tapflow exit code', 0, p.returncode)
+    pcap = work('export-options.pcap')
+    col.write_pcap(pcap)
+    decode = ['-r', pcap, '-d', 'udp.port==%d,cflow' % col.port]
+    q, _ = tshark(decode + ['-Y', '_ws.expert || _ws.malformed'])
+    ck.check('options run: no expert info, no malformed packet', q.stdout.strip() == '',
+             q.stdout.strip()[:500])
+    v, _ = tshark(decode + ['-V'])
+    text = v.stdout
+    want = [r'IfName: tap0$', r'IfDescr: span port A$', r'ApplicationName: tls$',
+            r'ApplicationName: http$', r'ApplicationName: dns$', r'System Init Time: \w',
+            r'Direction: Egress \(1\)$', r'Direction: Ingress \(0\)$']
+    if fmt == 'v9':
+        want += [r'Sampling interval: 4$']
+    else:
+        want += [r'Sampling Packet Interval: 1$', r'Sampling Packet Space: 3$',
+                 r'Selector Algorithm: Systematic count-based Sampling \(1\)$',
+                 r'Type: PKTS \(2\) \[Reverse\]$', r'Type: BYTES \(1\) \[Reverse\]$']
+    for w in want:
+        ck.check('options run: tshark shows /%s/' % w, re.search(w, text, re.M) is not None)
 
 
 if __name__ == '__main__':
