@@ -44,6 +44,12 @@ struct OptTemplate {
     std::vector<std::vector<OptValue>> rows;  // static records (scope value first); none for stats
 };
 
+// v9 fixed string lengths: methods are short tokens, every other string gets the option.
+uint16_t v9_string_length(Ie ie, const EncoderOptions& o) {
+    return ie == Ie::httpRequestMethod ? std::min<uint16_t>(16, o.v9_string_length)
+                                       : o.v9_string_length;
+}
+
 // The data layout of template t (shape * 2 + v6).
 std::vector<Ie> data_layout(bool ipfix, int t, const EncoderOptions& o) {
     const bool v6 = t & 1;
@@ -261,11 +267,7 @@ private:
         return v9_len(ie);
     }
 
-    // v9 fixed string lengths: methods are short tokens, every other string gets the option.
-    uint16_t v9_len(Ie ie) const {
-        return ie == Ie::httpRequestMethod ? std::min<uint16_t>(16, opt_.v9_string_length)
-                                           : opt_.v9_string_length;
-    }
+    uint16_t v9_len(Ie ie) const { return v9_string_length(ie, opt_); }
 
     // NetFlow v9 has no enterprise numbers: its vendor fields are plain type numbers. nProbe's
     // convention (type = 57472 + its PEN 35632 element id), which Wireshark and ntopng read, is
@@ -538,9 +540,7 @@ std::vector<TemplateInfo> describe_templates(bool ipfix, const EncoderOptions& o
         TemplateInfo ti{static_cast<uint16_t>(kFirstTemplate + t), false, {}};
         for (Ie ie : data_layout(ipfix, t, o)) {
             uint16_t len = info(ie).length;
-            if (len == kVariableLength && !ipfix)
-                len = ie == Ie::httpRequestMethod ? std::min<uint16_t>(16, o.v9_string_length)
-                                                  : o.v9_string_length;
+            if (len == kVariableLength && !ipfix) len = v9_string_length(ie, o);
             ti.fields.push_back({ie, len});
         }
         v.push_back(std::move(ti));

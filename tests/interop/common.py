@@ -183,3 +183,13 @@ def wait_udp_drained(port, timeout=20.0):
             return True
         time.sleep(0.1)
     return False
+
+
+def stop_process(p, sig=signal.SIGTERM, timeout=10):
+    """Signals a collector to stop (so it writes its files) and waits; kills it if it hangs."""
+    p.send_signal(sig)
+    try:
+        p.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait()

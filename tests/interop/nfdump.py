@@ -11,7 +11,6 @@ ICMPv6 echo and 802.1Q flows are there with the right packets, bytes (and VLAN i
 """
 import os
 import re
-import signal
 import subprocess
 import sys
 
@@ -63,12 +62,7 @@ def main():
         # Stop nfcapd (so it writes the file) only once it has read every datagram.
         ck.check('nfcapd read every datagram', common.wait_udp_drained(port))
     finally:
-        nfcapd.send_signal(signal.SIGTERM)
-        try:
-            nfcapd.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            nfcapd.kill()
-            nfcapd.wait()
+        common.stop_process(nfcapd)
     log.seek(0)
     logtext = log.read()
     print(logtext.strip())

@@ -34,7 +34,6 @@ import json
 import os
 import random
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -287,12 +286,7 @@ class Run:
             if not common.wait_udp_drained(port):
                 print('      note: nfcapd still had unread datagrams after 20 s')
         finally:
-            nfcapd.send_signal(signal.SIGTERM)
-            try:
-                nfcapd.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                nfcapd.kill()
-                nfcapd.wait()
+            common.stop_process(nfcapd)
         log.seek(0)
         self.log = log.read()
         log.close()
